@@ -26,6 +26,8 @@ obj  = $(patsubst src/%.c,build/$(1)/%.o,$(2))
 tbin = $(patsubst tests/unit/%.c,build/$(1)/tests/%,$(TESTSRC))
 
 .PHONY: all deps build run test unit e2e asan clean bench
+# Keep the object files of the program mains between runs.
+.SECONDARY:
 all: build
 
 deps:

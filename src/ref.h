@@ -64,7 +64,7 @@ void ref_division_at(const struct ref *ref, size_t i, const char **code,
 /*
  * True when code is a well-formed major code known to the catalogue:
  * 2 digits (a discipline), 4 digits (a class) or 6 digits (a major), the
- * 6-digit form optionally followed by one catalogue letter (K, T, ...).
+ * 6-digit form optionally followed by its catalogue letters (K, T, TK).
  * A 6-digit code is known when it is listed, or when its 4-digit class is.
  */
 bool ref_major_known(const struct ref *ref, const char *code, size_t len);

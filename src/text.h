@@ -47,7 +47,9 @@ enum text_mode {
 /*
  * Called once per token, in text order.  term is the folded token text
  * (lower-case ASCII or UTF-8 CJK), not NUL-terminated, valid only during
- * the call.  position counts tokens from 0.  Return non-zero to stop.
+ * the call.  position counts ASCII words and CJK characters from 0 (a
+ * bigram takes its first character's position), so distances agree
+ * between documents and queries.  Return non-zero to stop.
  */
 typedef int (*text_token_fn)(void *ctx, uint64_t term_id, const char *term,
 			     size_t term_len, uint32_t position);
