@@ -61,8 +61,9 @@ unit: deps $(call tbin,release) $(call tbin,asan)
 e2e: build asan
 	@tests/run-e2e bin build/asan/bin
 
-test: unit e2e
-	@echo "make test: all unit and end-to-end tests passed"
+# Both halves, then one closing line with the totals.
+test: deps $(call tbin,release) $(call tbin,asan) build asan
+	@tests/run-all $(call tbin,release) $(call tbin,asan)
 
 run: build
 	@tools/run-demo

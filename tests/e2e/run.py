@@ -1,0 +1,24 @@
+"""Runs every end-to-end test against the daemon named by $MATCHD_BIN and
+prints one closing line, "e2e: N passed, M failed"."""
+
+import os
+import sys
+import unittest
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main():
+    warnings.simplefilter("ignore", ResourceWarning)
+    suite = unittest.defaultTestLoader.discover(HERE, pattern="test_*.py",
+                                                top_level_dir=HERE)
+    result = unittest.TextTestRunner(verbosity=1).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    print("e2e: %d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
