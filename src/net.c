@@ -84,6 +84,7 @@ struct conn {
 	bool send_armed;
 	bool paused;
 	bool read_eof;
+	bool refused;             /* a bad frame was answered: close soon */
 	bool closing;
 	bool oom;
 	uint64_t active_ms;       /* last byte in or out */
@@ -382,16 +383,17 @@ static void conn_process(struct conn *c)
 		}
 	}
 	msgpack_unpacked_destroy(&res);
+	/* A refused frame is answered once, after every frame before it;
+	 * conn_settle() closes once the replies still owed are sent. */
 	if (c->frames_ready == 0 && c->frame_error != FRAME_MORE &&
-	    !c->closing) {
+	    !c->refused && !c->closing) {
 		msg = net_frame_message(c->frame_error, &code);
 		STATS_ADD(c->t->rpc.stats.conns_bad_stream, 1);
 		if (frame_msgid(&c->fs, &msgid))
 			rpc_refuse(&c->rpc, msgid, code, msg);
-		else
-			conn_close(c, msg, 0);
-		c->frame_error = FRAME_INVALID; /* answered once */
-		c->fs.msgid_valid = false;
+		log_msg(LOG_DEBUG, "connection %llu: %s",
+			(unsigned long long)c->rpc.id, msg);
+		c->refused = true;
 	}
 	conn_settle(c);
 }

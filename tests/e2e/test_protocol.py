@@ -146,6 +146,21 @@ class TestLimits(DaemonTest):
         self.assertEqual(err["code"], "too_large")
         self.assertTrue(self.c.closed())
 
+    def test_refusal_waits_for_earlier_writes(self):
+        # A write in flight when a bad frame arrives is still answered.
+        deep = {"a": 1}
+        for _ in range(8):
+            deep = {"a": deep}
+        burst = msgpack.packb([0, 1, "student.put", [student()]])
+        burst += msgpack.packb([0, 2, "ping", [deep]])
+        self.c.send_raw(burst)
+        err, res = self.c.response(1)
+        self.assertIsNone(err)
+        self.assertTrue(res["created"])
+        err, _ = self.c.response(2)
+        self.assertEqual(err["code"], "too_large")
+        self.assertTrue(self.c.closed())
+
     def test_too_deep(self):
         deep = {"a": 1}
         for _ in range(8):
