@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "completeness.h"
+#include "push.h"
 #include "record.h"
 #include "store.h"
 
@@ -817,7 +818,7 @@ static void api_stats(struct rpc_call *call)
 		stats_sum(&sum, &srv->workers[i]->stats);
 	store_stats_get(api_of(call)->store, &ss);
 	pk = rpc_reply(call);
-	msgpack_pack_map(pk, 10);
+	msgpack_pack_map(pk, api_of(call)->push ? 11 : 10);
 	rpc_pack_str(pk, "version");
 	rpc_pack_str(pk, srv->version);
 	api_pack_kv(pk, "uptime_s",
@@ -827,6 +828,10 @@ static void api_stats(struct rpc_call *call)
 	api_stats_requests(pk, srv, &sum);
 	api_stats_conns(pk, &sum);
 	api_stats_store(pk, &ss);
+	if (api_of(call)->push) {
+		rpc_pack_str(pk, "pushes");
+		push_stats_pack(api_of(call)->push, pk);
+	}
 	rpc_reply_end(call);
 }
 

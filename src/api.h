@@ -16,11 +16,13 @@
 struct store;
 struct ref;
 struct completeness;
+struct push;
 
 struct api {
 	struct store *store;
 	const struct ref *ref;
 	const struct completeness *completeness;
+	struct push *push;
 	unsigned completeness_threshold; /* percent, for `eligible` */
 	struct proto_limits limits;
 	unsigned threads;

@@ -22,6 +22,7 @@
 #include "completeness.h"
 #include "log.h"
 #include "net.h"
+#include "push.h"
 #include "ref.h"
 #include "rpc.h"
 #include "store.h"
@@ -32,6 +33,7 @@ struct options {
 	struct net_config net;
 	struct store_config store;
 	struct proto_limits limits;
+	struct push_config push;
 	char host[256];
 	const char *ref_dir;
 	const char *completeness_path;
@@ -210,6 +212,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 	net_config_default(&o->net);
 	store_config_default(&o->store);
 	proto_limits_default(&o->limits);
+	push_config_default(&o->push);
 	o->threshold = 60;
 	o->log_level = LOG_INFO;
 	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
@@ -265,6 +268,7 @@ struct daemon {
 	struct ref *ref;
 	struct completeness *comp;
 	struct store *store;
+	struct push *push;
 	struct net *net;
 	struct rpc_server srv;
 	struct api api;
@@ -309,10 +313,14 @@ static int setup_server(struct daemon *d)
 	d->api.completeness_threshold = d->opt.threshold;
 	d->api.limits = d->opt.limits;
 	d->api.threads = d->opt.net.threads;
+	d->api.push = d->push;
+	push_attach(d->push, srv);
 	rc = rpc_server_add(srv, rpc_builtin_methods,
 			    rpc_builtin_methods_len);
 	if (!rc)
 		rc = rpc_server_add(srv, api_methods, api_methods_len);
+	if (!rc)
+		rc = rpc_server_add(srv, push_methods, push_methods_len);
 	if (rc)
 		log_msg(LOG_ERROR, "method table: %s", strerror(-rc));
 	if (!rc && d->opt.token_file) {
@@ -335,6 +343,11 @@ static int start(struct daemon *d)
 		rc = store_open(&d->store, &d->opt.store, err, sizeof(err));
 	if (rc && d->ref && d->comp)
 		log_msg(LOG_ERROR, "storage: %s", err);
+	if (!rc) {
+		rc = push_new(&d->push, d->store, &d->opt.push);
+		if (rc)
+			log_msg(LOG_ERROR, "push outbox: %s", strerror(-rc));
+	}
 	if (!rc)
 		rc = setup_server(d);
 	if (!rc) {
@@ -343,6 +356,10 @@ static int start(struct daemon *d)
 		if (rc)
 			log_msg(LOG_ERROR, "network: %s", err);
 	}
+	if (!rc)
+		rc = push_attach_workers(d->push);
+	if (!rc)
+		rc = push_start(d->push);
 	return rc;
 }
 
@@ -352,10 +369,12 @@ static void stop(struct daemon *d)
 		d->srv.shutting_down = true;
 		net_shutdown(d->net);
 	}
+	push_stop(d->push);
 	/* Every write was answered before the threads ended, so the store
 	 * closes last, after the readers the threads held. */
 	net_free(d->net);
 	store_close(d->store);
+	push_free(d->push);
 	completeness_free(d->comp);
 	ref_free(d->ref);
 }

@@ -268,6 +268,8 @@ static void conn_close(struct conn *c, const char *why, int err)
 		err ? strerror(err) : "");
 	c->closing = true;
 	c->rpc.gone = true;
+	if (c->rpc.sub && c->t->net->srv->sub_closed)
+		c->t->net->srv->sub_closed(&c->rpc);
 	/* Ends the pending receive and send; their completions free.  The
 	 * caller frees with conn_maybe_free() as its last use of c. */
 	shutdown(c->fd, SHUT_RDWR);
@@ -329,6 +331,10 @@ static void conn_settle(struct conn *c)
 		return;
 	if (c->oom)
 		return conn_close(c, "out of memory for its output", 0);
+	/* A subscriber with room takes more notifications before the send. */
+	if (c->rpc.sub && conn_unsent(c) <= c->t->net->cfg.out_bytes_max / 2 &&
+	    c->t->net->srv->sub_writable)
+		c->t->net->srv->sub_writable(&c->rpc);
 	conn_send_next(c);
 	if (conn_full(c)) {
 		c->paused = true;
@@ -434,6 +440,14 @@ static void net_conn_flush(struct rpc_conn *rc)
 	/* A deferred reply freed room: frames may wait for it. */
 	conn_process(c);
 	conn_maybe_free(c);
+}
+
+static size_t net_conn_room(const struct rpc_conn *rc)
+{
+	const struct conn *c = (const struct conn *)rc;
+	size_t cap = c->t->net->cfg.out_bytes_max;
+
+	return conn_unsent(c) >= cap ? 0 : cap - conn_unsent(c);
 }
 
 static void net_conn_release(struct rpc_conn *rc)
@@ -638,7 +652,7 @@ static void net_sweep(struct net_thread *t)
 				"unread for %u s", (unsigned long long)c->rpc.id,
 				conn_unsent(c), cfg->stall_timeout_s);
 			conn_close(c, "stalled reader", 0);
-		} else if (conn_drained(c) &&
+		} else if (conn_drained(c) && !c->rpc.sub &&
 			   quiet >= cfg->idle_timeout_s * 1000ull) {
 			STATS_ADD(t->rpc.stats.conns_idle, 1);
 			conn_close(c, "idle", 0);
@@ -799,6 +813,7 @@ static int net_thread_init(struct net *net, struct net_thread *t,
 	t->rpc.wake = net_wake;
 	t->rpc.conn_flush = net_conn_flush;
 	t->rpc.conn_release = net_conn_release;
+	t->rpc.conn_room = net_conn_room;
 	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
 	p.cq_entries = NET_RING_ENTRIES * 4;
 	p.flags |= IORING_SETUP_CQSIZE;

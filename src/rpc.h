@@ -25,6 +25,7 @@
 #include "stats.h"
 
 struct rpc_call;
+struct rpc_conn;
 struct store;
 struct store_reader;
 
@@ -50,6 +51,12 @@ struct rpc_server {
 	struct rpc_worker **workers;
 	unsigned workers_len;
 	void *app;              /* the handlers' own context (api) */
+	void *push;             /* the push module, for its handlers */
+	/* Called on the connection's thread when a connection with `sub`
+	 * set closes, and when its unsent output has drained below half
+	 * the limit (a subscriber can be sent more). */
+	void (*sub_closed)(struct rpc_conn *conn);
+	void (*sub_writable)(struct rpc_conn *conn);
 	const char *version;
 	int64_t started_at;     /* Unix seconds */
 	bool shutting_down;
@@ -63,6 +70,7 @@ struct rpc_conn {
 	uint32_t deferred;      /* calls waiting to be answered */
 	bool authed;
 	bool gone;              /* socket closed: late replies are dropped */
+	void *sub;              /* push subscription, owned by push */
 	char client[64];        /* what `hello` said, for logs */
 };
 
@@ -83,6 +91,8 @@ struct rpc_worker {
 	void (*wake)(void *net);                      /* any thread */
 	void (*conn_flush)(struct rpc_conn *conn);    /* output was added */
 	void (*conn_release)(struct rpc_conn *conn);  /* last deferred done */
+	size_t (*conn_room)(const struct rpc_conn *conn); /* output bytes
+							   * before the cap */
 	pthread_mutex_t lock;                         /* guards posted */
 	struct rpc_task *posted_head;
 	struct rpc_task *posted_tail;

@@ -26,6 +26,7 @@
 
 static const char *const store_table_names[STORE_TABLES] = {
 	"meta", "student", "resume", "company", "posting",
+	"outbox", "pushed", "push_day", "subscriber",
 };
 
 struct store {
@@ -463,10 +464,12 @@ int store_get(struct store_reader *rd, enum store_table table,
 	return store_errno(mdb_get(rd->txn, rd->st->dbi[table], &k, val));
 }
 
-int store_scan(struct store_reader *rd, enum store_table table,
-	       const void *after, size_t after_len, size_t limit,
-	       int (*fn)(void *ctx, const MDB_val *key, const MDB_val *val),
-	       void *ctx)
+/* Visits up to limit entries after `after` with a cursor of txn. */
+static int store_txn_scan(MDB_txn *txn, MDB_dbi dbi, const void *after,
+			  size_t after_len, size_t limit,
+			  int (*fn)(void *ctx, const MDB_val *key,
+				    const MDB_val *val),
+			  void *ctx)
 {
 	MDB_val k = { after_len, (void *)after };
 	MDB_val v;
@@ -475,7 +478,7 @@ int store_scan(struct store_reader *rd, enum store_table table,
 	int visited = 0;
 	int rc;
 
-	rc = mdb_cursor_open(rd->txn, rd->st->dbi[table], &cur);
+	rc = mdb_cursor_open(txn, dbi, &cur);
 	if (rc)
 		return store_errno(rc);
 	while ((size_t)visited < limit) {
@@ -495,6 +498,25 @@ int store_scan(struct store_reader *rd, enum store_table table,
 	if (rc && rc != MDB_NOTFOUND)
 		return store_errno(rc);
 	return visited;
+}
+
+int store_scan(struct store_reader *rd, enum store_table table,
+	       const void *after, size_t after_len, size_t limit,
+	       int (*fn)(void *ctx, const MDB_val *key, const MDB_val *val),
+	       void *ctx)
+{
+	return store_txn_scan(rd->txn, rd->st->dbi[table], after, after_len,
+			      limit, fn, ctx);
+}
+
+int store_wtxn_scan(struct store_wtxn *txn, enum store_table table,
+		    const void *after, size_t after_len, size_t limit,
+		    int (*fn)(void *ctx, const MDB_val *key,
+			      const MDB_val *val),
+		    void *ctx)
+{
+	return store_txn_scan(txn->txn, txn->st->dbi[table], after,
+			      after_len, limit, fn, ctx);
 }
 
 void store_stats_get(struct store *st, struct store_stats *out)

@@ -32,8 +32,12 @@ enum store_table {
 	STORE_RESUME,
 	STORE_COMPANY,
 	STORE_POSTING,
+	STORE_OUTBOX,     /* push seq (8 bytes, big-endian) -> push */
+	STORE_PUSHED,     /* student id NUL posting id -> seq */
+	STORE_PUSH_DAY,   /* day (4 bytes, big-endian) student id -> count */
+	STORE_SUBSCRIBER, /* subscriber name -> acknowledged seq */
 };
-#define STORE_TABLES 5
+#define STORE_TABLES 9
 
 /* Bumped when the stored layout changes; a mismatch refuses to open. */
 #define STORE_SCHEMA_VERSION 1
@@ -103,6 +107,14 @@ int store_wtxn_put(struct store_wtxn *txn, enum store_table table,
 		   size_t val_len);
 int store_wtxn_del(struct store_wtxn *txn, enum store_table table,
 		   const void *key, size_t key_len);
+
+/* Inside apply(): store_scan() against the write transaction.  fn must
+ * not write; collect keys and delete them after the scan. */
+int store_wtxn_scan(struct store_wtxn *txn, enum store_table table,
+		    const void *after, size_t after_len, size_t limit,
+		    int (*fn)(void *ctx, const MDB_val *key,
+			      const MDB_val *val),
+		    void *ctx);
 
 /*
  * A read handle for one thread.  store_read_begin() opens a snapshot,

@@ -123,6 +123,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [self.binary, "--listen", "127.0.0.1:%d" % self.port,
              "--data", os.path.join(self.data, "db"), "--threads", "2",
+             "--ref", os.path.join(TOP, "data"),
              "--sync", "on"] + self.flags,
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
