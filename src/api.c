@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "completeness.h"
+#include "index.h"
 #include "push.h"
 #include "record.h"
 #include "store.h"
@@ -273,10 +274,38 @@ static int api_apply(struct store_wtxn *txn, struct store_op *op)
 	return -EINVAL;
 }
 
+/*
+ * After the commit, on the writer thread: brings the in-memory views up
+ * to date before the reply is posted, so every answer given after a
+ * write's reply sees it.
+ */
+static void api_committed(struct api_write *w)
+{
+	struct index *idx = w->api->index;
+
+	if (w->kind != RECORD_POSTING || !idx)
+		return;
+	if (w->type == API_DELETE && w->found) {
+		index_remove(idx, w->id, w->id_len);
+	} else if (w->type == API_CLOSE && w->changed) {
+		index_put(idx, w->scratch.data, w->scratch.size);
+	} else if (w->type == API_PUT || w->type == API_PUT_MANY) {
+		for (uint32_t i = 0; i < w->items_len; i++) {
+			const struct record_out *rec = &w->items[i].rec;
+
+			if (w->items[i].ok)
+				index_put(idx, rec->stored.data,
+					  rec->stored.size);
+		}
+	}
+}
+
 static void api_complete(struct store_op *op, int status)
 {
 	struct api_write *w = (struct api_write *)op;
 
+	if (status == 0)
+		api_committed(w);
 	w->status = status;
 	rpc_worker_post(w->call.conn->worker, &w->task);
 }

@@ -17,12 +17,14 @@ struct store;
 struct ref;
 struct completeness;
 struct push;
+struct index;
 
 struct api {
 	struct store *store;
 	const struct ref *ref;
 	const struct completeness *completeness;
 	struct push *push;
+	struct index *index;          /* postings for search */
 	unsigned completeness_threshold; /* percent, for `eligible` */
 	struct proto_limits limits;
 	unsigned threads;

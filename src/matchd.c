@@ -20,11 +20,13 @@
 
 #include "api.h"
 #include "completeness.h"
+#include "index.h"
 #include "log.h"
 #include "net.h"
 #include "push.h"
 #include "ref.h"
 #include "rpc.h"
+#include "search.h"
 #include "store.h"
 
 #define MATCHD_VERSION "0.1.0"
@@ -269,6 +271,7 @@ struct daemon {
 	struct completeness *comp;
 	struct store *store;
 	struct push *push;
+	struct index *index;
 	struct net *net;
 	struct rpc_server srv;
 	struct api api;
@@ -321,6 +324,9 @@ static int setup_server(struct daemon *d)
 		rc = rpc_server_add(srv, api_methods, api_methods_len);
 	if (!rc)
 		rc = rpc_server_add(srv, push_methods, push_methods_len);
+	if (!rc)
+		rc = rpc_server_add(srv, search_methods, search_methods_len);
+	d->api.index = d->index;
 	if (rc)
 		log_msg(LOG_ERROR, "method table: %s", strerror(-rc));
 	if (!rc && d->opt.token_file) {
@@ -330,6 +336,52 @@ static int setup_server(struct daemon *d)
 				d->opt.token_file, rc == -EINVAL ?
 				"empty" : strerror(-rc));
 	}
+	return rc;
+}
+
+static int load_posting(void *ctx, const MDB_val *key, const MDB_val *val)
+{
+	struct index_loader *l = ctx;
+
+	(void)key;
+	return index_load_add(l, val->mv_data, val->mv_size) != 0;
+}
+
+/* Fills the posting index from the store, in pages of one snapshot. */
+static int build_index(struct daemon *d)
+{
+	struct index_loader *l;
+	struct store_reader *rd;
+	struct index_stats is;
+	uint64_t invalid = 0;
+	uint64_t t0 = rpc_now_us();
+	int rc, end_rc;
+
+	rc = index_new(&d->index, d->ref);
+	if (!rc)
+		rc = store_reader_new(d->store, &rd);
+	if (rc)
+		return rc;
+	rc = index_load_begin(d->index, &l);
+	if (rc) {
+		store_reader_free(rd);
+		return rc;
+	}
+	rc = store_read_begin(rd);
+	if (rc == 0) {
+		rc = store_scan(rd, STORE_POSTING, NULL, 0, SIZE_MAX,
+				load_posting, l);
+		store_read_end(rd);
+	}
+	store_reader_free(rd);
+	end_rc = index_load_end(l, &invalid);
+	rc = rc < 0 ? rc : end_rc;
+	index_stats_get(d->index, &is);
+	log_msg(LOG_INFO, "search index: %llu postings in %.2f s, %llu MiB, "
+		"%llu unreadable", (unsigned long long)is.postings,
+		(double)(rpc_now_us() - t0) / 1e6,
+		(unsigned long long)(is.bytes >> 20),
+		(unsigned long long)invalid);
 	return rc;
 }
 
@@ -343,6 +395,11 @@ static int start(struct daemon *d)
 		rc = store_open(&d->store, &d->opt.store, err, sizeof(err));
 	if (rc && d->ref && d->comp)
 		log_msg(LOG_ERROR, "storage: %s", err);
+	if (!rc) {
+		rc = build_index(d);
+		if (rc)
+			log_msg(LOG_ERROR, "search index: %s", strerror(-rc));
+	}
 	if (!rc) {
 		rc = push_new(&d->push, d->store, &d->opt.push);
 		if (rc)
@@ -375,6 +432,7 @@ static void stop(struct daemon *d)
 	net_free(d->net);
 	store_close(d->store);
 	push_free(d->push);
+	index_free(d->index);
 	completeness_free(d->comp);
 	ref_free(d->ref);
 }
