@@ -859,7 +859,8 @@ static void api_stats(struct rpc_call *call)
 	api_stats_store(pk, &ss);
 	if (api_of(call)->push) {
 		rpc_pack_str(pk, "pushes");
-		push_stats_pack(api_of(call)->push, pk);
+		push_stats_pack(api_of(call)->push,
+				call->conn->worker->reader, pk);
 	}
 	rpc_reply_end(call);
 }

@@ -67,6 +67,10 @@ static void usage(FILE *f)
 	"  --map-max BYTES           largest LMDB map (256 GiB)\n"
 	"  --completeness FILE       resume item weights (REF/completeness.tsv)\n"
 	"  --completeness-threshold N  percent for eligibility (60)\n"
+	"  --push-score-min X        lowest score pushed (0.6)\n"
+	"  --push-rank-max N         pushed only within the top N (10)\n"
+	"  --push-daily-cap N        pushes per student per day (5)\n"
+	"  --push-retention S        keep acknowledged pushes S s (604800)\n"
 	"  --help, --version\n", f);
 }
 
@@ -79,6 +83,17 @@ static int parse_u64(const char *s, unsigned long long lo,
 	*out = strtoull(s, &end, 10);
 	if (errno || end == s || *end || *out < lo || *out > hi ||
 	    s[0] == '-')
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_fraction(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (errno || end == s || *end || !(*out >= 0.0 && *out <= 1.0))
 		return -EINVAL;
 	return 0;
 }
@@ -131,7 +146,8 @@ enum {
 	OPT_LISTEN = 256, OPT_DATA, OPT_REF, OPT_THREADS, OPT_TOKEN,
 	OPT_SYNC, OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_IDLE,
 	OPT_STALL, OPT_MAX_OUT, OPT_MAX_MSG, OPT_MAX_STR, OPT_MAX_LIST,
-	OPT_MAX_DEPTH, OPT_MAP_MAX, OPT_COMPL, OPT_THRESHOLD, OPT_HELP,
+	OPT_MAX_DEPTH, OPT_MAP_MAX, OPT_COMPL, OPT_THRESHOLD, OPT_PUSH_SCORE,
+	OPT_PUSH_RANK, OPT_PUSH_CAP, OPT_PUSH_RETENTION, OPT_HELP,
 	OPT_VERSION,
 };
 
@@ -155,6 +171,10 @@ static const struct option long_options[] = {
 	{ "map-max", required_argument, NULL, OPT_MAP_MAX },
 	{ "completeness", required_argument, NULL, OPT_COMPL },
 	{ "completeness-threshold", required_argument, NULL, OPT_THRESHOLD },
+	{ "push-score-min", required_argument, NULL, OPT_PUSH_SCORE },
+	{ "push-rank-max", required_argument, NULL, OPT_PUSH_RANK },
+	{ "push-daily-cap", required_argument, NULL, OPT_PUSH_CAP },
+	{ "push-retention", required_argument, NULL, OPT_PUSH_RETENTION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -180,6 +200,9 @@ static int set_number(struct options *o, int opt, const char *arg)
 	case OPT_MAX_DEPTH: o->limits.depth_max = (uint32_t)v; break;
 	case OPT_MAP_MAX: o->store.map_bytes_max = v; break;
 	case OPT_THRESHOLD: o->threshold = (unsigned)v; break;
+	case OPT_PUSH_RANK: o->push.rank_max = (unsigned)v; break;
+	case OPT_PUSH_CAP: o->push.daily_cap = (unsigned)v; break;
+	case OPT_PUSH_RETENTION: o->push.retention_s = (unsigned)v; break;
 	default: return -EINVAL;
 	}
 	return 0;
@@ -195,6 +218,7 @@ static int set_option(struct options *o, int opt, const char *arg)
 	case OPT_COMPL: o->completeness_path = arg; return 0;
 	case OPT_LOG_JSON: o->log_json = true; return 0;
 	case OPT_LOG_LEVEL: return log_level_parse(arg, &o->log_level);
+	case OPT_PUSH_SCORE: return parse_fraction(arg, &o->push.score_min);
 	case OPT_SYNC:
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
 			return -EINVAL;

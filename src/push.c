@@ -991,10 +991,43 @@ static void push_kv(msgpack_packer *pk, const char *k, uint64_t v)
 	msgpack_pack_uint64(pk, v);
 }
 
-void push_stats_pack(struct push *p, msgpack_packer *pk)
+/* Named subscribers listed in `stats`; more are counted, not listed. */
+#define PUSH_STATS_SUBS_MAX 100
+
+struct push_subs_view {
+	msgpack_sbuffer body;
+	msgpack_packer pk;
+	uint64_t newest;
+	uint32_t n;
+};
+
+static int push_stats_sub(void *ctx, const MDB_val *key, const MDB_val *val)
 {
-	msgpack_pack_map(pk, 9);
-	push_kv(pk, "newest_seq", atomic_load(&p->newest));
+	struct push_subs_view *v = ctx;
+	uint64_t acked = val->mv_size == 8 ? be_get(val->mv_data, 8) : 0;
+
+	msgpack_pack_str_with_body(&v->pk, key->mv_data, key->mv_size);
+	msgpack_pack_map(&v->pk, 2);
+	push_kv(&v->pk, "acked", acked);
+	push_kv(&v->pk, "lag", v->newest > acked ? v->newest - acked : 0);
+	v->n++;
+	return 0;
+}
+
+void push_stats_pack(struct push *p, struct store_reader *rd,
+		     msgpack_packer *pk)
+{
+	struct push_subs_view v = { .newest = atomic_load(&p->newest) };
+
+	msgpack_sbuffer_init(&v.body);
+	msgpack_packer_init(&v.pk, &v.body, msgpack_sbuffer_write);
+	if (store_read_begin(rd) == 0) {
+		store_scan(rd, STORE_SUBSCRIBER, NULL, 0, PUSH_STATS_SUBS_MAX,
+			   push_stats_sub, &v);
+		store_read_end(rd);
+	}
+	msgpack_pack_map(pk, 10);
+	push_kv(pk, "newest_seq", v.newest);
 	push_kv(pk, "offered", atomic_load(&p->offered));
 	push_kv(pk, "recorded", atomic_load(&p->recorded));
 	push_kv(pk, "duplicates", atomic_load(&p->duplicates));
@@ -1003,4 +1036,8 @@ void push_stats_pack(struct push *p, msgpack_packer *pk)
 	push_kv(pk, "acknowledged", atomic_load(&p->acks));
 	push_kv(pk, "lost_offers", atomic_load(&p->lost));
 	push_kv(pk, "compacted", atomic_load(&p->compacted));
+	rpc_pack_str(pk, "subscribers");
+	msgpack_pack_map(pk, v.n);
+	rpc_pack_raw(pk, v.body.data, v.body.size);
+	msgpack_sbuffer_destroy(&v.body);
 }

@@ -82,7 +82,10 @@ void push_flush(struct push *p);
 extern const struct rpc_method push_methods[];
 extern const unsigned push_methods_len;
 
-/* Packs the `pushes` section of `stats`: a map. */
-void push_stats_pack(struct push *p, msgpack_packer *pk);
+/* Packs the `pushes` section of `stats`: a map, with each named
+ * subscriber's position read through rd (a network thread's reader). */
+struct store_reader;
+void push_stats_pack(struct push *p, struct store_reader *rd,
+		     msgpack_packer *pk);
 
 #endif
