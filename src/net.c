@@ -195,6 +195,8 @@ static int conn_write(void *data, const char *buf, size_t len)
 {
 	struct conn *c = data;
 
+	if (len == 0)
+		return 0;
 	if (obuf_reserve(&c->pend, len)) {
 		c->oom = true;
 		return -1;

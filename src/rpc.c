@@ -94,6 +94,9 @@ void rpc_worker_destroy(struct rpc_worker *w)
 
 int rpc_pack_raw(msgpack_packer *pk, const void *data, size_t len)
 {
+	/* An empty sbuffer has no data pointer at all. */
+	if (len == 0)
+		return 0;
 	return pk->callback(pk->data, data, len);
 }
 
