@@ -17,6 +17,7 @@
 
 #include "completeness.h"
 #include "index.h"
+#include "match.h"
 #include "push.h"
 #include "record.h"
 #include "store.h"
@@ -274,16 +275,27 @@ static int api_apply(struct store_wtxn *txn, struct store_op *op)
 	return -EINVAL;
 }
 
-/*
- * After the commit, on the writer thread: brings the in-memory views up
- * to date before the reply is posted, so every answer given after a
- * write's reply sees it.
- */
-static void api_committed(struct api_write *w)
+/* Tells the match module about one committed record (NULL: deleted). */
+static void api_tell_match(struct match *m, enum record_kind kind,
+			   const char *id, size_t id_len, const void *stored,
+			   size_t len)
 {
-	struct index *idx = w->api->index;
+	if (!m)
+		return;
+	/* A full queue makes the match thread reload from the store; the
+	 * change itself is durable either way. */
+	if (kind == RECORD_STUDENT)
+		match_on_student(m, id, id_len, stored, len);
+	else if (kind == RECORD_RESUME)
+		match_on_resume(m, id, id_len, stored, len);
+	else if (kind == RECORD_POSTING)
+		match_on_posting(m, id, id_len, stored, len);
+}
 
-	if (w->kind != RECORD_POSTING || !idx)
+/* The search index's share of a committed posting write. */
+static void api_tell_index(struct index *idx, const struct api_write *w)
+{
+	if (!idx || w->kind != RECORD_POSTING)
 		return;
 	if (w->type == API_DELETE && w->found) {
 		index_remove(idx, w->id, w->id_len);
@@ -296,6 +308,34 @@ static void api_committed(struct api_write *w)
 			if (w->items[i].ok)
 				index_put(idx, rec->stored.data,
 					  rec->stored.size);
+		}
+	}
+}
+
+/*
+ * After the commit, on the writer thread: brings the in-memory views up
+ * to date before the reply is posted, so every answer given after a
+ * write's reply sees it (match lists follow within the match thread's
+ * delay, but closed and deleted postings are hidden at once).
+ */
+static void api_committed(struct api_write *w)
+{
+	struct match *m = w->api->match;
+
+	api_tell_index(w->api->index, w);
+	if (w->type == API_DELETE && w->found) {
+		api_tell_match(m, w->kind, w->id, w->id_len, NULL, 0);
+	} else if (w->type == API_CLOSE && w->changed) {
+		api_tell_match(m, w->kind, w->id, w->id_len, w->scratch.data,
+			       w->scratch.size);
+	} else if (w->type == API_PUT || w->type == API_PUT_MANY) {
+		for (uint32_t i = 0; i < w->items_len; i++) {
+			const struct record_out *rec = &w->items[i].rec;
+
+			if (w->items[i].ok)
+				api_tell_match(m, w->kind, rec->id,
+					       rec->id_len, rec->stored.data,
+					       rec->stored.size);
 		}
 	}
 }

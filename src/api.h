@@ -18,6 +18,7 @@ struct ref;
 struct completeness;
 struct push;
 struct index;
+struct match;
 
 struct api {
 	struct store *store;
@@ -25,6 +26,7 @@ struct api {
 	const struct completeness *completeness;
 	struct push *push;
 	struct index *index;          /* postings for search */
+	struct match *match;          /* per-student lists */
 	unsigned completeness_threshold; /* percent, for `eligible` */
 	struct proto_limits limits;
 	unsigned threads;

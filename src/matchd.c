@@ -22,6 +22,8 @@
 #include "completeness.h"
 #include "index.h"
 #include "log.h"
+#include "match.h"
+#include "matchrpc.h"
 #include "net.h"
 #include "push.h"
 #include "ref.h"
@@ -41,6 +43,7 @@ struct options {
 	const char *completeness_path;
 	const char *token_file;
 	unsigned threshold;
+	unsigned long long build_lists_max;
 	enum log_level log_level;
 	bool log_json;
 };
@@ -71,6 +74,9 @@ static void usage(FILE *f)
 	"  --push-rank-max N         pushed only within the top N (10)\n"
 	"  --push-daily-cap N        pushes per student per day (5)\n"
 	"  --push-retention S        keep acknowledged pushes S s (604800)\n"
+	"  --build-lists-max N       build every list before serving up to\n"
+	"                            N students, else in the background\n"
+	"                            (100000)\n"
 	"  --help, --version\n", f);
 }
 
@@ -147,7 +153,8 @@ enum {
 	OPT_SYNC, OPT_LOG_LEVEL, OPT_LOG_JSON, OPT_MAX_CONNS, OPT_IDLE,
 	OPT_STALL, OPT_MAX_OUT, OPT_MAX_MSG, OPT_MAX_STR, OPT_MAX_LIST,
 	OPT_MAX_DEPTH, OPT_MAP_MAX, OPT_COMPL, OPT_THRESHOLD, OPT_PUSH_SCORE,
-	OPT_PUSH_RANK, OPT_PUSH_CAP, OPT_PUSH_RETENTION, OPT_HELP,
+	OPT_PUSH_RANK, OPT_PUSH_CAP, OPT_PUSH_RETENTION, OPT_BUILD_MAX,
+	OPT_HELP,
 	OPT_VERSION,
 };
 
@@ -175,6 +182,7 @@ static const struct option long_options[] = {
 	{ "push-rank-max", required_argument, NULL, OPT_PUSH_RANK },
 	{ "push-daily-cap", required_argument, NULL, OPT_PUSH_CAP },
 	{ "push-retention", required_argument, NULL, OPT_PUSH_RETENTION },
+	{ "build-lists-max", required_argument, NULL, OPT_BUILD_MAX },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -186,7 +194,8 @@ static int set_number(struct options *o, int opt, const char *arg)
 	unsigned long long v;
 	unsigned long long hi = opt == OPT_THRESHOLD ? 100 : 1ull << 40;
 
-	if (parse_u64(arg, opt == OPT_THRESHOLD ? 0 : 1, hi, &v))
+	if (parse_u64(arg, opt == OPT_THRESHOLD || opt == OPT_BUILD_MAX ? 0
+		      : 1, hi, &v))
 		return -EINVAL;
 	switch (opt) {
 	case OPT_THREADS: o->net.threads = (unsigned)v; break;
@@ -203,6 +212,7 @@ static int set_number(struct options *o, int opt, const char *arg)
 	case OPT_PUSH_RANK: o->push.rank_max = (unsigned)v; break;
 	case OPT_PUSH_CAP: o->push.daily_cap = (unsigned)v; break;
 	case OPT_PUSH_RETENTION: o->push.retention_s = (unsigned)v; break;
+	case OPT_BUILD_MAX: o->build_lists_max = v; break;
 	default: return -EINVAL;
 	}
 	return 0;
@@ -240,6 +250,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 	proto_limits_default(&o->limits);
 	push_config_default(&o->push);
 	o->threshold = 60;
+	o->build_lists_max = 100000;
 	o->log_level = LOG_INFO;
 	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
 		if (opt == OPT_HELP) {
@@ -296,6 +307,7 @@ struct daemon {
 	struct store *store;
 	struct push *push;
 	struct index *index;
+	struct match *match;
 	struct net *net;
 	struct rpc_server srv;
 	struct api api;
@@ -350,7 +362,11 @@ static int setup_server(struct daemon *d)
 		rc = rpc_server_add(srv, push_methods, push_methods_len);
 	if (!rc)
 		rc = rpc_server_add(srv, search_methods, search_methods_len);
+	if (!rc)
+		rc = rpc_server_add(srv, matchrpc_methods,
+				    matchrpc_methods_len);
 	d->api.index = d->index;
+	d->api.match = d->match;
 	if (rc)
 		log_msg(LOG_ERROR, "method table: %s", strerror(-rc));
 	if (!rc && d->opt.token_file) {
@@ -409,6 +425,58 @@ static int build_index(struct daemon *d)
 	return rc;
 }
 
+static int offer_push(void *ctx, const char *student_id,
+		      const char *posting_id, float score, unsigned rank)
+{
+	push_offer(ctx, student_id, strlen(student_id), posting_id,
+		   strlen(posting_id), score, rank);
+	return 1;
+}
+
+static void flush_pushes(void *ctx)
+{
+	push_flush(ctx);
+}
+
+/*
+ * Loads students, resumes and postings into the match module and, up to
+ * --build-lists-max students, computes every list before serving (and
+ * offers their pushes again, which recovers offers a crash lost); beyond
+ * it the match thread builds lists in the background, asked-for first.
+ */
+static int build_match(struct daemon *d)
+{
+	struct match_config cfg;
+	struct match_stats ms;
+	uint64_t t0 = rpc_now_us();
+	bool eager;
+	int rc;
+
+	match_config_default(&cfg);
+	cfg.threshold = d->opt.threshold;
+	cfg.store = d->store;
+	cfg.on_enter = offer_push;
+	cfg.on_batch_end = flush_pushes;
+	cfg.push_ctx = d->push;
+	cfg.offer_on_build = true;
+	rc = match_new(&d->match, &cfg, d->ref, d->comp);
+	if (!rc)
+		rc = match_load_store(d->match, d->store);
+	if (rc)
+		return rc;
+	match_stats_get(d->match, &ms);
+	eager = ms.students <= d->opt.build_lists_max;
+	if (eager)
+		rc = match_build(d->match);
+	log_msg(LOG_INFO, "match lists: %llu students, %llu eligible, %llu "
+		"open postings, %s in %.2f s", (unsigned long long)ms.students,
+		(unsigned long long)ms.eligible,
+		(unsigned long long)ms.postings,
+		eager ? "built" : "loaded (lists build in the background)",
+		(double)(rpc_now_us() - t0) / 1e6);
+	return rc;
+}
+
 static int start(struct daemon *d)
 {
 	char err[512];
@@ -429,6 +497,11 @@ static int start(struct daemon *d)
 		if (rc)
 			log_msg(LOG_ERROR, "push outbox: %s", strerror(-rc));
 	}
+	if (!rc) {
+		rc = build_match(d);
+		if (rc)
+			log_msg(LOG_ERROR, "match lists: %s", strerror(-rc));
+	}
 	if (!rc)
 		rc = setup_server(d);
 	if (!rc) {
@@ -441,11 +514,16 @@ static int start(struct daemon *d)
 		rc = push_attach_workers(d->push);
 	if (!rc)
 		rc = push_start(d->push);
+	if (!rc)
+		rc = match_start(d->match);
 	return rc;
 }
 
 static void stop(struct daemon *d)
 {
+	/* First the match thread: jobs waiting on it are answered before
+	 * the network drains, and it offers no push after push_stop(). */
+	match_stop(d->match);
 	if (d->net) {
 		d->srv.shutting_down = true;
 		net_shutdown(d->net);
@@ -456,6 +534,7 @@ static void stop(struct daemon *d)
 	net_free(d->net);
 	store_close(d->store);
 	push_free(d->push);
+	match_free(d->match);
 	index_free(d->index);
 	completeness_free(d->comp);
 	ref_free(d->ref);

@@ -103,8 +103,10 @@ struct push {
 	struct rpc_server *srv;
 	struct push_worker *workers;
 	unsigned workers_len;
-	pthread_mutex_t lock;       /* guards cur */
+	pthread_mutex_t lock;       /* guards cur and inflight */
+	pthread_cond_t idle;        /* inflight dropped to 0 */
 	struct push_batch *cur;
+	unsigned inflight;          /* batches submitted, not completed */
 	atomic_uint_fast64_t newest; /* newest durable seq */
 	atomic_uint_fast64_t offered, recorded, duplicates, capped;
 	atomic_uint_fast64_t delivered, acks, lost, compacted;
@@ -268,6 +270,10 @@ static void push_complete(struct store_op *op, int status)
 		}
 	}
 	free(b);
+	pthread_mutex_lock(&p->lock);
+	if (--p->inflight == 0)
+		pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->lock);
 }
 
 static struct push_batch *push_batch_new(struct push *p)
@@ -289,6 +295,9 @@ static void push_submit(struct push *p, struct push_batch *b)
 	int rc;
 
 	b->at = (int64_t)time(NULL);
+	pthread_mutex_lock(&p->lock);
+	p->inflight++;
+	pthread_mutex_unlock(&p->lock);
 	/* The match thread may wait for room; dropping would lose pushes
 	 * until the next rebuild. */
 	while ((rc = store_submit(p->store, &b->op)) == -EAGAIN)
@@ -296,6 +305,10 @@ static void push_submit(struct push *p, struct push_batch *b)
 	if (rc) {
 		atomic_fetch_add(&p->lost, b->n);
 		free(b);
+		pthread_mutex_lock(&p->lock);
+		if (--p->inflight == 0)
+			pthread_cond_broadcast(&p->idle);
+		pthread_mutex_unlock(&p->lock);
 	}
 }
 
@@ -937,6 +950,7 @@ int push_new(struct push **out, struct store *store,
 	p->cfg = *cfg;
 	p->store = store;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	pthread_mutex_init(&p->mlock, NULL);
 	pthread_cond_init(&p->mcond, NULL);
 	p->compact.op.apply = push_compact_apply;
@@ -964,6 +978,12 @@ void push_stop(struct push *p)
 	if (!p)
 		return;
 	push_flush(p);
+	/* Completions wake the network threads: wait for them while those
+	 * threads' structures still exist. */
+	pthread_mutex_lock(&p->lock);
+	while (p->inflight)
+		pthread_cond_wait(&p->idle, &p->lock);
+	pthread_mutex_unlock(&p->lock);
 	pthread_mutex_lock(&p->mlock);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->mcond);
@@ -981,6 +1001,7 @@ void push_free(struct push *p)
 	free(p->workers);
 	pthread_cond_destroy(&p->mcond);
 	pthread_mutex_destroy(&p->mlock);
+	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

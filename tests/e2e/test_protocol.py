@@ -26,7 +26,7 @@ class TestBasics(DaemonTest):
     def test_unknown_method(self):
         err = self.c.error("no.such.method")
         self.assertEqual(err["code"], "unknown_method")
-        err = self.c.error("match.get", {"student_id": "x"})
+        err = self.c.error("student.frobnicate", {"id": "x"})
         self.assertEqual(err["code"], "unknown_method")
 
     def test_bad_params(self):
