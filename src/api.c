@@ -93,25 +93,6 @@ static const char *api_key_field(enum record_kind kind)
 	return kind == RECORD_RESUME ? "student_id" : "id";
 }
 
-static const msgpack_object *api_arg(const struct rpc_call *call,
-				     const char *name)
-{
-	size_t len = strlen(name);
-
-	if (!call->args)
-		return NULL;
-	for (uint32_t i = 0; i < call->args->via.map.size; i++) {
-		const msgpack_object_kv *kv = &call->args->via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == len &&
-		    memcmp(kv->key.via.str.ptr, name, len) == 0)
-			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL
-								  : &kv->val;
-	}
-	return NULL;
-}
-
 static void api_pack_missing(msgpack_packer *pk, const struct api *api,
 			     const struct completeness_result *res)
 {
@@ -553,7 +534,7 @@ static int api_many_alloc(struct api_write *w, uint32_t n)
 
 static void api_put_many(struct rpc_call *call)
 {
-	const msgpack_object *items = api_arg(call, "items");
+	const msgpack_object *items = rpc_arg(call, "items");
 	struct api_write *w = api_write_new(call, API_PUT_MANY);
 	struct api *api = api_of(call);
 	int64_t now = (int64_t)time(NULL);
@@ -727,25 +708,24 @@ static int api_scan_one(void *ctx, const MDB_val *key, const MDB_val *val)
 static int api_scan_args(struct rpc_call *call, enum record_kind *kind,
 			 uint64_t *limit)
 {
-	const msgpack_object *k = api_arg(call, "kind");
-	const msgpack_object *l = api_arg(call, "limit");
+	const msgpack_object *k = rpc_arg(call, "kind");
+	const msgpack_object *l = rpc_arg(call, "limit");
+	int found = -1;
 
 	for (int i = 0; k && k->type == MSGPACK_OBJECT_STR &&
 			    i < RECORD_KINDS; i++) {
 		const char *name = record_kind_name((enum record_kind)i);
 
 		if (k->via.str.size == strlen(name) &&
-		    memcmp(k->via.str.ptr, name, k->via.str.size) == 0) {
-			*kind = (enum record_kind)i;
-			k = NULL;
-			break;
-		}
+		    memcmp(k->via.str.ptr, name, k->via.str.size) == 0)
+			found = i;
 	}
-	if (k || !api_arg(call, "kind")) {
+	if (found < 0) {
 		rpc_reply_fail(call, PROTO_INVALID_ARGUMENT, "kind", "kind "
 			       "must be student, resume, company or posting");
 		return -1;
 	}
+	*kind = (enum record_kind)found;
 	*limit = 100;
 	if (l && (l->type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
 		  l->via.u64 < 1 || l->via.u64 > API_SCAN_LIMIT_MAX)) {
@@ -766,14 +746,14 @@ static void api_scan(struct rpc_call *call)
 	size_t after_len = 0;
 	struct api_scan s = { .n = 0 };
 	struct proto_error err;
-	enum record_kind kind;
+	enum record_kind kind = RECORD_STUDENT;
 	msgpack_packer *pk;
 	uint64_t limit;
 	int rc;
 
 	if (api_scan_args(call, &kind, &limit))
 		return;
-	if (api_arg(call, "after") &&
+	if (rpc_arg(call, "after") &&
 	    record_key(call->args, "after", after, &after_len, &err))
 		return rpc_reply_error(call, &err);
 	msgpack_sbuffer_init(&s.body);

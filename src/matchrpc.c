@@ -56,28 +56,11 @@ static struct api *api_of(const struct rpc_call *call)
 	return call->conn->worker->server->app;
 }
 
-static const msgpack_object *arg(const struct rpc_call *call,
-				 const char *name)
-{
-	size_t len = strlen(name);
-
-	for (uint32_t i = 0; call->args && i < call->args->via.map.size; i++) {
-		const msgpack_object_kv *kv = &call->args->via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == len &&
-		    memcmp(kv->key.via.str.ptr, name, len) == 0)
-			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL
-								  : &kv->val;
-	}
-	return NULL;
-}
-
 /* An optional whole number in [lo, hi]; integral floats count. */
 static int arg_uint(struct rpc_call *call, const char *name, uint32_t def,
 		    uint32_t lo, uint32_t hi, uint32_t *out)
 {
-	const msgpack_object *o = arg(call, name);
+	const msgpack_object *o = rpc_arg(call, name);
 	double v;
 
 	*out = def;
@@ -104,7 +87,7 @@ static int arg_uint(struct rpc_call *call, const char *name, uint32_t def,
 
 static int arg_bool(struct rpc_call *call, const char *name, bool *out)
 {
-	const msgpack_object *o = arg(call, name);
+	const msgpack_object *o = rpc_arg(call, name);
 
 	*out = false;
 	if (!o)
@@ -534,7 +517,7 @@ static int rerank_ids(struct rpc_call *call, struct mr_job *j,
 
 static void rerank_method(struct rpc_call *call)
 {
-	const msgpack_object *ids = arg(call, "posting_ids");
+	const msgpack_object *ids = rpc_arg(call, "posting_ids");
 	struct mr_job *j = job_new(call, MR_RERANK);
 
 	if (!j)

@@ -555,29 +555,11 @@ int push_attach_workers(struct push *p)
 
 /* --- methods --- */
 
-static const msgpack_object *push_arg(const struct rpc_call *call,
-				      const char *name)
-{
-	size_t len = strlen(name);
-
-	for (uint32_t i = 0; call->args && i < call->args->via.map.size;
-	     i++) {
-		const msgpack_object_kv *kv = &call->args->via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == len &&
-		    !memcmp(kv->key.via.str.ptr, name, len))
-			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL
-								  : &kv->val;
-	}
-	return NULL;
-}
-
 /* Reads an unsigned seq argument; integral floats are accepted. */
 static int push_seq_arg(struct rpc_call *call, const char *name,
 			uint64_t *out, bool *given)
 {
-	const msgpack_object *o = push_arg(call, name);
+	const msgpack_object *o = rpc_arg(call, name);
 
 	*given = o != NULL;
 	if (!o)
@@ -602,7 +584,7 @@ static int push_seq_arg(struct rpc_call *call, const char *name,
 
 static int push_name_arg(struct rpc_call *call, struct push_sub *sub)
 {
-	const msgpack_object *o = push_arg(call, "name");
+	const msgpack_object *o = rpc_arg(call, "name");
 	char id[RECORD_ID_BYTES_MAX + 1];
 	struct proto_error err;
 	size_t len;

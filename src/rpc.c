@@ -429,19 +429,20 @@ static bool rpc_token_equal(const char *a, size_t a_len, const char *b,
 	return diff == 0;
 }
 
-static const msgpack_object *rpc_arg(const struct rpc_call *call,
-				     const char *name)
+const msgpack_object *rpc_arg(const struct rpc_call *call, const char *name)
 {
 	size_t len = strlen(name);
 
 	if (!call->args)
 		return NULL;
 	for (uint32_t i = 0; i < call->args->via.map.size; i++) {
-		const msgpack_object *k = &call->args->via.map.ptr[i].key;
+		const msgpack_object_kv *kv = &call->args->via.map.ptr[i];
 
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == len &&
-		    memcmp(k->via.str.ptr, name, len) == 0)
-			return &call->args->via.map.ptr[i].val;
+		if (kv->key.type == MSGPACK_OBJECT_STR &&
+		    kv->key.via.str.size == len &&
+		    memcmp(kv->key.via.str.ptr, name, len) == 0)
+			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL
+								  : &kv->val;
 	}
 	return NULL;
 }

@@ -166,6 +166,10 @@ void rpc_worker_post(struct rpc_worker *w, struct rpc_task *task);
 /* Runs every posted task; the network layer calls it when woken. */
 void rpc_worker_run_posted(struct rpc_worker *w);
 
+/* The argument `name` of the call's params map; NULL when absent or nil.
+ * Valid while the call's args are (not after rpc_defer()). */
+const msgpack_object *rpc_arg(const struct rpc_call *call, const char *name);
+
 /* Writes raw msgpack bytes (an already packed object) to pk. */
 int rpc_pack_raw(msgpack_packer *pk, const void *data, size_t len);
 

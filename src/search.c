@@ -30,25 +30,6 @@ struct search_args {
 	char category[SEARCH_CATEGORY_BYTES_MAX];
 };
 
-static const msgpack_object *arg(const struct rpc_call *call,
-				 const char *name)
-{
-	size_t len = strlen(name);
-
-	if (!call->args)
-		return NULL;
-	for (uint32_t i = 0; i < call->args->via.map.size; i++) {
-		const msgpack_object_kv *kv = &call->args->via.map.ptr[i];
-
-		if (kv->key.type == MSGPACK_OBJECT_STR &&
-		    kv->key.via.str.size == len &&
-		    memcmp(kv->key.via.str.ptr, name, len) == 0)
-			return kv->val.type == MSGPACK_OBJECT_NIL ? NULL
-								  : &kv->val;
-	}
-	return NULL;
-}
-
 static int fail(struct rpc_call *call, const char *field, const char *what)
 {
 	rpc_reply_fail(call, PROTO_INVALID_ARGUMENT, field, "%s %s", field,
@@ -60,7 +41,7 @@ static int fail(struct rpc_call *call, const char *field, const char *what)
 static int str_arg(struct rpc_call *call, const char *name,
 		   const char **s, size_t *len)
 {
-	const msgpack_object *o = arg(call, name);
+	const msgpack_object *o = rpc_arg(call, name);
 
 	*s = NULL;
 	*len = 0;
@@ -105,7 +86,7 @@ static int folded_arg(struct rpc_call *call, const char *name, char *out,
 static int int_arg(struct rpc_call *call, const char *name, int64_t lo,
 		   int64_t hi, int64_t *out)
 {
-	const msgpack_object *o = arg(call, name);
+	const msgpack_object *o = rpc_arg(call, name);
 	char range[64];
 
 	if (!o)
@@ -180,7 +161,7 @@ static int filter_args(struct rpc_call *call, const struct api *api,
 static int read_args(struct rpc_call *call, const struct api *api,
 		     struct search_args *a)
 {
-	const msgpack_object *open = arg(call, "open_only");
+	const msgpack_object *open = rpc_arg(call, "open_only");
 	int64_t k = SEARCH_K_DEFAULT, offset = 0;
 
 	memset(a, 0, sizeof(*a));
