@@ -408,12 +408,18 @@ struct expiry {
 	uint32_t posting, gen;
 };
 
+/* One slot's accumulator; the three fields share a cache line, since
+ * traversals reach slots in no order. */
+struct macc {
+	uint32_t stamp;            /* valid when it equals the epoch */
+	float sum;                 /* every reached feature */
+	float ts;                  /* the text and skills part of it */
+};
+
 /* Scratch for one thread computing lists: an accumulator per slot of the
  * other side, stamped with an epoch so that it never needs clearing. */
 struct mscratch {
-	float *acc;                /* every reached feature */
-	float *acc_ts;             /* the text and skills part of it */
-	uint32_t *stamp;
+	struct macc *a;
 	uint32_t cap, epoch;
 	struct u32vec touched;
 	struct mentry *heap;
@@ -470,6 +476,9 @@ struct match {
 	char **pending_hides;
 	uint32_t pending_len, pending_cap;
 	struct mposting *pchunk[POSTING_CHUNKS_MAX];
+	/* Each slot's base bound again, packed, for the traversals that
+	 * read it for every posting they reach. */
+	float *bchunk[POSTING_CHUNKS_MAX];
 	uint32_t p_len;
 	struct u32vec p_free, p_limbo;
 	struct idmap p_ids;
@@ -561,6 +570,11 @@ static uint64_t mono_us(void)
 static struct mposting *posting_at(const struct match *m, uint32_t num)
 {
 	return &m->pchunk[num / POSTING_CHUNK][num % POSTING_CHUNK];
+}
+
+static float posting_base(const struct match *m, uint32_t num)
+{
+	return m->bchunk[num / POSTING_CHUNK][num % POSTING_CHUNK];
 }
 
 static pthread_mutex_t *stripe_of(struct match *m, uint32_t num)
@@ -1570,12 +1584,12 @@ static void rindex_compact(struct match *m, enum side side,
 		uint32_t num = l->v[i];
 
 		w = 0;
-		if ((num < sc->cap && sc->stamp[num] == epoch) ||
+		if ((num < sc->cap && sc->a[num].stamp == epoch) ||
 		    !side_has(m, side, num, kind, key, &w) ||
 		    (l->w && w != l->w[i]))
 			continue;
 		if (num < sc->cap)
-			sc->stamp[num] = epoch;
+			sc->a[num].stamp = epoch;
 		if (l->w)
 			l->w[out] = l->w[i];
 		l->v[out++] = num;
@@ -1680,13 +1694,7 @@ static int scratch_reserve(struct mscratch *sc, uint32_t n)
 {
 	uint32_t cap = sc->cap;
 
-	if (grow((void **)&sc->acc, &cap, n, sizeof(*sc->acc)))
-		return -ENOMEM;
-	cap = sc->cap;
-	if (grow((void **)&sc->acc_ts, &cap, n, sizeof(*sc->acc_ts)))
-		return -ENOMEM;
-	cap = sc->cap;
-	if (grow((void **)&sc->stamp, &cap, n, sizeof(*sc->stamp)))
+	if (grow((void **)&sc->a, &cap, n, sizeof(*sc->a)))
 		return -ENOMEM;
 	sc->cap = cap;
 	return 0;
@@ -1696,7 +1704,8 @@ static int scratch_reserve(struct mscratch *sc, uint32_t n)
 static uint32_t scratch_epoch(struct mscratch *sc)
 {
 	if (++sc->epoch == 0) {
-		memset(sc->stamp, 0, (size_t)sc->cap * sizeof(*sc->stamp));
+		for (uint32_t i = 0; i < sc->cap; i++)
+			sc->a[i].stamp = 0;
 		sc->epoch = 1;
 	}
 	sc->touched.len = 0;
@@ -1706,10 +1715,10 @@ static uint32_t scratch_epoch(struct mscratch *sc)
 /* Adds x to slot num's bound; ts says it is a text or skills part. */
 static int acc_add(struct mscratch *sc, uint32_t num, float x, bool ts)
 {
-	if (sc->stamp[num] == sc->epoch) {
-		sc->acc[num] += x;
+	if (sc->a[num].stamp == sc->epoch) {
+		sc->a[num].sum += x;
 		if (ts)
-			sc->acc_ts[num] += x;
+			sc->a[num].ts += x;
 		return 0;
 	}
 	if (u32vec_push(&sc->touched, num)) {
@@ -1718,17 +1727,15 @@ static int acc_add(struct mscratch *sc, uint32_t num, float x, bool ts)
 		sc->oom = true;
 		return -ENOMEM;
 	}
-	sc->stamp[num] = sc->epoch;
-	sc->acc[num] = x;
-	sc->acc_ts[num] = ts ? x : 0;
+	sc->a[num].stamp = sc->epoch;
+	sc->a[num].sum = x;
+	sc->a[num].ts = ts ? x : 0;
 	return 0;
 }
 
 static void scratch_free(struct mscratch *sc)
 {
-	free(sc->acc);
-	free(sc->acc_ts);
-	free(sc->stamp);
+	free(sc->a);
 	free(sc->heap);
 	u32vec_free(&sc->touched);
 	for (int i = 0; i < WEAK_BUCKETS; i++)
@@ -1941,6 +1948,7 @@ static int base_add(struct match *m, uint32_t num)
 	uint8_t b;
 
 	p->base = score_bound_unreached(&m->cfg.score, &p->pp, m->fresh_at);
+	m->bchunk[num / POSTING_CHUNK][num % POSTING_CHUNK] = p->base;
 	b = bucket_of(p->base, BASE_BUCKETS);
 	p->bucket = b;
 	p->bpos = m->base[b].len;
@@ -2102,12 +2110,12 @@ static void phase_reached(struct match *m, struct mscratch *sc,
 		sc->bins[b].len = 0;
 	for (uint32_t i = 0; i < sc->touched.len; i++) {
 		uint32_t p = sc->touched.v[i];
-		float ub = sc->acc[p] + posting_at(m, p)->base + sc->slack;
+		float ub = sc->a[p].sum + posting_base(m, p) + sc->slack;
 
 		/* Without room to sort it, a posting is offered at once. */
 		if (u32vec_push(&sc->bins[bucket_of(ub, WEAK_BUCKETS)], p))
 			offer_posting(m, sc, sp, p, t,
-				      sc->acc_ts[p] + sc->slack);
+				      sc->a[p].ts + sc->slack);
 	}
 	for (int b = WEAK_BUCKETS - 1; b >= 0; b--) {
 		float top = (float)(b + 1) / WEAK_BUCKETS;
@@ -2116,12 +2124,12 @@ static void phase_reached(struct match *m, struct mscratch *sc,
 			return;
 		for (uint32_t i = 0; i < sc->bins[b].len; i++) {
 			uint32_t p = sc->bins[b].v[i];
-			float ub = sc->acc[p] + posting_at(m, p)->base +
+			float ub = sc->a[p].sum + posting_base(m, p) +
 				   sc->slack;
 
 			if (!heap_rejects(sc, m->list_cap, ub))
 				offer_posting(m, sc, sp, p, t,
-					      sc->acc_ts[p] + sc->slack);
+					      sc->a[p].ts + sc->slack);
 		}
 	}
 }
@@ -2140,9 +2148,9 @@ static void phase_unreached(struct match *m, struct mscratch *sc,
 		for (uint32_t i = 0; i < v->len; i++) {
 			uint32_t p = v->v[i];
 
-			if (sc->stamp[p] == sc->epoch ||
+			if (sc->a[p].stamp == sc->epoch ||
 			    heap_rejects(sc, m->list_cap,
-					 posting_at(m, p)->base + sc->slack))
+					 posting_base(m, p) + sc->slack))
 				continue;
 			offer_posting(m, sc, sp, p, t, sc->slack);
 		}
@@ -2343,25 +2351,25 @@ static void take_from(struct match *m, uint32_t num, uint32_t p, float ub,
 static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 {
 	struct score_time t = score_now(m);
-	float base = posting_at(m, p)->base + m->ss.slack;
+	float base = posting_base(m, p) + m->ss.slack;
 
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
 
-		offer_to(m, s, p, m->ss.acc[s] + base,
-			 m->ss.acc_ts[s] + m->ss.slack, &t, res);
+		offer_to(m, s, p, m->ss.a[s].sum + base,
+			 m->ss.a[s].ts + m->ss.slack, &t, res);
 	}
 }
 
 static void take_all(struct match *m, uint32_t p, struct u32vec *refill,
 		     struct match_rerank *res)
 {
-	float base = posting_at(m, p)->base + m->ss.slack;
+	float base = posting_base(m, p) + m->ss.slack;
 
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
 
-		take_from(m, s, p, m->ss.acc[s] + base, refill, res);
+		take_from(m, s, p, m->ss.a[s].sum + base, refill, res);
 	}
 }
 
@@ -2432,6 +2440,12 @@ static int posting_alloc(struct match *m, const char *id, uint32_t *out)
 			m->pchunk[chunk] = calloc(POSTING_CHUNK,
 						  sizeof(struct mposting));
 			if (!m->pchunk[chunk])
+				goto full;
+		}
+		if (!m->bchunk[chunk]) {
+			m->bchunk[chunk] = calloc(POSTING_CHUNK,
+						  sizeof(float));
+			if (!m->bchunk[chunk])
 				goto full;
 		}
 		num = m->p_len++;
@@ -3826,17 +3840,17 @@ int match_candidates(struct match *m, const char *posting_id, size_t len,
 		free(r.e);
 		return -ENOMEM;
 	}
-	base = posting_at(m, p)->base + m->ss.slack;
+	base = posting_base(m, p) + m->ss.slack;
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
 
-		if (!ranking_rejects(&r, m->ss.acc[s] + base))
+		if (!ranking_rejects(&r, m->ss.a[s].sum + base))
 			candidate_score(m, &r, s, p, &t,
-					m->ss.acc_ts[s] + m->ss.slack);
+					m->ss.a[s].ts + m->ss.slack);
 	}
 	/* Everyone else scores at most base. */
 	for (uint32_t s = 0; s < m->st_len && !ranking_rejects(&r, base); s++) {
-		if (m->ss.stamp[s] != m->ss.epoch)
+		if (m->ss.a[s].stamp != m->ss.epoch)
 			candidate_score(m, &r, s, p, &t, m->ss.slack);
 	}
 	for (uint32_t i = offset; i < r.len; i++, (*out_len)++) {
@@ -3900,13 +3914,13 @@ void match_rerank_postings(struct match *m, const char *const *ids,
 			rebuild_everything(m);
 			continue;
 		}
-		base = posting_at(m, p)->base + m->ss.slack;
+		base = posting_base(m, p) + m->ss.slack;
 		m->refill.len = 0;
 		for (uint32_t j = 0; j < m->ss.touched.len; j++) {
 			uint32_t s = m->ss.touched.v[j];
 
-			recheck(m, s, p, m->ss.acc[s] + base,
-				m->ss.acc_ts[s] + m->ss.slack, &t, out);
+			recheck(m, s, p, m->ss.a[s].sum + base,
+				m->ss.a[s].ts + m->ss.slack, &t, out);
 		}
 		refill_all(m, &m->refill);
 	}
@@ -4293,8 +4307,10 @@ static void postings_free(struct match *m)
 		free(p->id);
 		free(p->blk);
 	}
-	for (uint32_t c = 0; c < POSTING_CHUNKS_MAX; c++)
+	for (uint32_t c = 0; c < POSTING_CHUNKS_MAX; c++) {
 		free(m->pchunk[c]);
+		free(m->bchunk[c]);
+	}
 	for (int b = 0; b < BASE_BUCKETS; b++)
 		u32vec_free(&m->base[b]);
 	u32vec_free(&m->p_free);
