@@ -3403,6 +3403,14 @@ static int reload_default(void *ctx, struct match *m)
 	return m->cfg.store ? match_load_store(m, m->cfg.store) : -ENOTSUP;
 }
 
+/* True once match_stop() has asked the thread to end: long work (a
+ * queue of a bulk import, a reload) gives up between steps, since
+ * everything it would apply is in the store for the next start. */
+static bool stop_asked(struct match *m)
+{
+	return __atomic_load_n(&m->stopping, __ATOMIC_ACQUIRE);
+}
+
 static void reload(struct match *m)
 {
 	int (*fn)(void *, struct match *) = m->cfg.reload ? m->cfg.reload
@@ -3493,7 +3501,7 @@ static bool pass(struct match *m, uint32_t slice)
 	if (queue_take(m, &ev, &jobs))
 		reload(m);
 	any = ev || jobs;
-	for (struct mevent *e = ev; e; e = e->next)
+	for (struct mevent *e = ev; e && !stop_asked(m); e = e->next)
 		event_apply(m, e);
 	events_free(ev);
 	stat_set(&m->stats.stale, m->stale_count);
@@ -3598,7 +3606,7 @@ void match_stop(struct match *m)
 	if (!m)
 		return;
 	pthread_mutex_lock(&m->q_lock);
-	m->stopping = true;
+	__atomic_store_n(&m->stopping, true, __ATOMIC_RELEASE);
 	pthread_cond_signal(&m->q_cond);
 	pthread_mutex_unlock(&m->q_lock);
 	if (m->running)
@@ -4073,6 +4081,8 @@ static int load_table(struct match *m, struct store_reader *rd,
 			return n;
 		if (lp.rc)
 			return lp.rc;
+		if (stop_asked(m))
+			return -ECANCELED;
 	} while ((uint32_t)n == LOAD_PAGE);
 	return 0;
 }
