@@ -7,6 +7,11 @@
  * lines), then times index_put over all of them on one thread, reports
  * the index's size, and runs the query set single-threaded through
  * index_search, printing build time, queries/s and p50/p99 latency.
+ * --load builds through the bulk loader (index_load_*, two threads, as
+ * the daemon does at start-up) instead; --slow N lists the N slowest
+ * queries of the last run with their totals; --results FILE writes every
+ * query's total and page (ids and scores), so that two builds of the
+ * index can be compared with diff.
  * bench/search-anchors builds and runs it; docs/search.md has results.
  *
  * Query file: one query per line, `words<TAB>city` (city may be empty).
@@ -409,33 +414,58 @@ static int dbl_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static double build(struct bench *b, struct index **idx)
+/* Builds the index with index_put on this thread, or with the bulk
+ * loader (two threads) when load is set; returns the seconds taken. */
+static double build(struct bench *b, struct index **idx, bool load)
 {
+	struct index_loader *l;
+	uint64_t invalid = 0;
 	double t0, t1;
 
 	if (index_new(idx, b->ref))
 		return -1;
 	t0 = now_s();
-	for (size_t i = 0; i < b->nposts; i++) {
-		if (index_put(*idx, b->posts[i].data, b->posts[i].len))
-			fprintf(stderr, "index_put %s failed\n",
-				b->posts[i].id);
+	if (load && index_load_begin(*idx, &l) == 0) {
+		for (size_t i = 0; i < b->nposts; i++)
+			index_load_add(l, b->posts[i].data, b->posts[i].len);
+		if (index_load_end(l, &invalid) || invalid)
+			fprintf(stderr, "index_load failed\n");
+	} else {
+		for (size_t i = 0; i < b->nposts; i++) {
+			if (index_put(*idx, b->posts[i].data,
+				      b->posts[i].len))
+				fprintf(stderr, "index_put %s failed\n",
+					b->posts[i].id);
+		}
 	}
 	t1 = now_s();
 	return t1 - t0;
 }
 
-/* One pass over the queries; fills lat_us and returns queries/s. */
-static double run_queries(struct bench *b, struct index *idx,
-			  const struct query *qs, size_t n, double *lat_us,
-			  uint64_t *hits_total, size_t *nonempty)
-{
+struct opts {
+	unsigned runs;
+	bool load;              /* build with the bulk loader */
+	unsigned slow;          /* slowest queries of the last run to list */
+	const char *results;    /* file for every query's page, or NULL */
+};
+
+/* One query's outcome in the last run, for --slow and --results. */
+struct outcome {
+	double us;
+	uint64_t total;
+	bool exact;
+	uint32_t hits_len;
 	struct index_hit hits[20];
+};
+
+/* One pass over the queries; fills out and returns queries/s. */
+static double run_queries(struct bench *b, struct index *idx,
+			  const struct query *qs, size_t n,
+			  struct outcome *out)
+{
 	struct index_result res;
 	double t0 = now_s();
 
-	*hits_total = 0;
-	*nonempty = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct index_query q = {
 			.q = qs[i].q, .q_len = strlen(qs[i].q),
@@ -445,38 +475,106 @@ static double run_queries(struct bench *b, struct index *idx,
 		};
 		double s = now_s();
 
-		if (index_search(idx, &q, hits, &res))
+		if (index_search(idx, &q, out[i].hits, &res))
 			fprintf(stderr, "query %zu failed\n", i);
-		lat_us[i] = (now_s() - s) * 1e6;
-		*hits_total += res.total;
-		*nonempty += res.total > 0;
+		out[i].us = (now_s() - s) * 1e6;
+		out[i].total = res.total;
+		out[i].exact = res.total_exact;
+		out[i].hits_len = res.hits_len;
 	}
 	return (double)n / (now_s() - t0);
 }
 
-static void measure(struct bench *b, const char *qpath, unsigned runs)
+static int outcome_cmp(const void *a, const void *b)
 {
-	static struct query qs[QUERIES_MAX];
-	double qps[RUNS_MAX], p50[RUNS_MAX], p99[RUNS_MAX];
+	const struct outcome *const *x = a, *const *y = b;
+
+	return ((*x)->us < (*y)->us) - ((*x)->us > (*y)->us);
+}
+
+/* Lists the slowest queries of the last run, slowest first. */
+static void print_slow(const struct query *qs, const struct outcome *out,
+		       size_t n, unsigned slow)
+{
+	const struct outcome **by = malloc(n * sizeof(*by));
+
+	if (!by)
+		return;
+	for (size_t i = 0; i < n; i++)
+		by[i] = &out[i];
+	qsort(by, n, sizeof(*by), outcome_cmp);
+	for (size_t i = 0; i < n && i < slow; i++) {
+		size_t at = (size_t)(by[i] - out);
+
+		printf("slow %zu: %.1f us, total %llu%s, \"%s\" %s\n", i + 1,
+		       by[i]->us, (unsigned long long)by[i]->total,
+		       by[i]->exact ? "" : " (estimate)", qs[at].q,
+		       qs[at].city[0] ? qs[at].city : "-");
+	}
+	free(by);
+}
+
+/* Writes every query's total and page, to compare two builds. */
+static void write_results(const char *path, const struct outcome *out,
+			  size_t n)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "index_bench: cannot write %s\n", path);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		fprintf(f, "%zu\t%llu\t%d", i,
+			(unsigned long long)out[i].total, out[i].exact);
+		for (uint32_t h = 0; h < out[i].hits_len; h++)
+			fprintf(f, "\t%s %.17g", out[i].hits[h].id,
+				out[i].hits[h].score);
+		fputc('\n', f);
+	}
+	fclose(f);
+}
+
+static void print_index(const struct bench *b, struct index *idx,
+			double build_s, long rss0, bool load)
+{
 	struct index_stats st;
-	struct index *idx;
-	long rss0 = rss_kb();
-	double build_s = build(b, &idx);
-	size_t n = qpath ? read_queries(qpath, qs) : 0;
-	double *lat = calloc(n ? n : 1, sizeof(*lat));
-	uint64_t total = 0;
-	size_t nonempty = 0;
 
 	index_stats_get(idx, &st);
-	printf("matchd index: %zu postings built in %.3f s (%.0f/s), "
+	printf("matchd index: %zu postings built in %.3f s (%.0f/s, %s), "
 	       "%llu terms, %llu entries, %.1f MB held (%.0f bytes/posting), "
 	       "RSS +%.1f MB\n", b->nposts, build_s, b->nposts / build_s,
+	       load ? "index_load" : "index_put",
 	       (unsigned long long)st.terms,
 	       (unsigned long long)st.entries, st.bytes / 1048576.0,
 	       (double)st.bytes / (double)(st.postings ? st.postings : 1),
 	       (rss_kb() - rss0) / 1024.0);
+}
+
+static void measure(struct bench *b, const char *qpath, const struct opts *o)
+{
+	static struct query qs[QUERIES_MAX];
+	double qps[RUNS_MAX], p50[RUNS_MAX], p99[RUNS_MAX];
+	struct index *idx;
+	long rss0 = rss_kb();
+	double build_s = build(b, &idx, o->load);
+	size_t n = qpath ? read_queries(qpath, qs) : 0;
+	struct outcome *out = calloc(n ? n : 1, sizeof(*out));
+	double *lat = calloc(n ? n : 1, sizeof(*lat));
+	unsigned runs = o->runs;
+	uint64_t total = 0;
+	size_t nonempty = 0;
+
+	print_index(b, idx, build_s, rss0, o->load);
 	for (unsigned r = 0; r < runs && n; r++) {
-		qps[r] = run_queries(b, idx, qs, n, lat, &total, &nonempty);
+		qps[r] = run_queries(b, idx, qs, n, out);
+		total = 0;
+		nonempty = 0;
+		for (size_t i = 0; i < n; i++) {
+			lat[i] = out[i].us;
+			total += out[i].total;
+			nonempty += out[i].total > 0;
+		}
 		qsort(lat, n, sizeof(*lat), dbl_cmp);
 		p50[r] = lat[n / 2];
 		p99[r] = lat[n * 99 / 100];
@@ -492,7 +590,12 @@ static void measure(struct bench *b, const char *qpath, unsigned runs)
 		       "p50 %.1f us, p99 %.1f us, build %.3f s\n", n, nonempty,
 		       (double)total / n, runs, qps[runs / 2], p50[runs / 2],
 		       p99[runs / 2], build_s);
+		if (o->slow)
+			print_slow(qs, out, n, o->slow);
+		if (o->results)
+			write_results(o->results, out, n);
 	}
+	free(out);
 	free(lat);
 	index_free(idx);
 }
@@ -500,7 +603,8 @@ static void measure(struct bench *b, const char *qpath, unsigned runs)
 static void usage(void)
 {
 	fputs("usage: index_bench --data FILE [--queries FILE] [--runs N]\n"
-	      "                   [--now UNIX] [--ref DIR]\n"
+	      "                   [--now UNIX] [--ref DIR] [--load]\n"
+	      "                   [--slow N] [--results FILE]\n"
 	      "       index_bench --data FILE --make-queries FILE\n"
 	      "                   [--count N] [--seed N]\n", stderr);
 }
@@ -516,12 +620,16 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "now", required_argument, NULL, 'n' },
 		{ "ref", required_argument, NULL, 'R' },
+		{ "load", no_argument, NULL, 'L' },
+		{ "slow", required_argument, NULL, 'S' },
+		{ "results", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data = NULL, *queries = NULL, *make = NULL;
 	const char *ref_dir = "data";
 	struct bench b = { .now = (int64_t)time(NULL) };
-	unsigned count = 1000, runs = 5;
+	struct opts o = { .runs = 5 };
+	unsigned count = 1000;
 	char err[256];
 	int opt;
 
@@ -533,13 +641,16 @@ int main(int argc, char **argv)
 		case 'm': make = optarg; break;
 		case 'c': count = (unsigned)atoi(optarg); break;
 		case 's': rng_state = strtoull(optarg, NULL, 10); break;
-		case 'r': runs = (unsigned)atoi(optarg); break;
+		case 'r': o.runs = (unsigned)atoi(optarg); break;
 		case 'n': b.now = strtoll(optarg, NULL, 10); break;
 		case 'R': ref_dir = optarg; break;
+		case 'L': o.load = true; break;
+		case 'S': o.slow = (unsigned)atoi(optarg); break;
+		case 'W': o.results = optarg; break;
 		default: usage(); return 2;
 		}
 	}
-	if (!data || runs > RUNS_MAX || count > QUERIES_MAX) {
+	if (!data || o.runs > RUNS_MAX || count > QUERIES_MAX) {
 		usage();
 		return 2;
 	}
@@ -555,6 +666,6 @@ int main(int argc, char **argv)
 	}
 	if (make)
 		return make_queries(&b, make, count) ? 1 : 0;
-	measure(&b, queries, runs);
+	measure(&b, queries, &o);
 	return 0;
 }

@@ -10,20 +10,36 @@
  * makes runs over 1 MB at 200,000 postings and stays in cache), and the
  * id and the forward list: the doc's term numbers, sorted and delta-coded
  * as varints, which is what a re-put or a remove walks to find the lists
- * the doc is in.
+ * the doc is in.  A bitmap of the docs open at some clock answers the
+ * open-only filter with a bit, or an AND of words, while the searches'
+ * clocks stay between the expiries around it; a search whose clock has
+ * moved past one brings it forward for the next ones.
  *
  * Lists.  A term's postings list holds (doc, weighted term frequency)
- * pairs in doc order, cut into blocks of at most BLOCK_ENTRIES_MAX
- * entries with a directory of each block's last doc, so a cursor skips by
- * galloping over the directory and an update touches one block.  Each
- * block keeps the largest weighted frequency and the smallest document
- * length of its entries: with them a search bounds the score any doc in
- * the block can get from this term (block-max pruning).  Deletes leave
- * the bounds as they were; a stale bound is larger than the truth, so it
- * only prunes less.  Filters are lists too: every posting is in the list
- * of each division it lies inside (county, city, province) and of its
- * category, under term ids no token can have (they start with a byte
- * 0x01 that text never yields).
+ * pairs in doc order, in one of two forms.  A sparse list (a term in
+ * fewer than one posting in DENSE_PROMOTE) is cut into blocks of at most
+ * BLOCK_ENTRIES_MAX entries with a directory of each block's last doc,
+ * so a cursor skips by galloping over the directory and an update
+ * touches one block; each block keeps the largest weight and the
+ * smallest document length of its entries.  A dense list is a bitmap
+ * over doc numbers with the weights beside it, per segment of 4,096
+ * docs (struct dseg), and keeps the largest weight per window of 512
+ * docs; the index keeps the smallest document length per window.  With
+ * those a search bounds the score any doc of a block or window can get
+ * (block-max pruning).  Deletes leave the bounds as they were; a stale
+ * bound is larger than the truth, so it only prunes less.  Filters are
+ * lists too: every posting is in the list of each division it lies
+ * inside (county, city, province) and of its category, under term ids
+ * no token can have (they start with a byte 0x01 that text never
+ * yields).
+ *
+ * Search.  With a sparse list among the query's lists, the sparse lists
+ * are intersected by leapfrogging, the shortest leading, and each doc
+ * they agree on is looked up in the dense lists' bitmaps.  With dense
+ * lists only, the bitmaps are ANDed a window at a time; once the ranking
+ * is full, the window's weight bounds give the longest document that can
+ * still enter it, and the others are counted without being scored.
+ * Totals are always exact.
  *
  * Scoring is BM25 with k1 = 1.2, b = 0.75 over weighted frequencies
  * w = min(255, 3 * tf_title + 2 * tf_skills + tf_description) and the
@@ -49,7 +65,8 @@
  *
  * Locking: a pthread rwlock that prefers writers, so a stream of searches
  * cannot starve an update; an update holds it for one posting (tens of
- * microseconds), a search for its run.  The writer mutex serialises
+ * microseconds), the bulk loader for one batch of postings (a few
+ * milliseconds), a search for its run.  The writer mutex serialises
  * writers and guards the writer's scratch; a writer reads the tables
  * without the rwlock, since only writers change them.
  */
@@ -103,15 +120,75 @@ struct pblock {
 	uint32_t doc[];         /* cap docs, then cap weight bytes */
 };
 
+/*
+ * Dense lists.  A term in a sizeable share of the postings keeps, per
+ * segment of SEG_DOCS doc numbers, a bitmap of the docs that have it and
+ * their weights in doc order; off[] counts the weights before each bitmap
+ * word, so the weight of a doc is one popcount away.  An intersection of
+ * dense lists is an AND of bitmap words, and an update moves at most one
+ * segment's weights.  maxw[] bounds the weights of each window of
+ * WIN_DOCS docs, for block-max pruning.
+ */
+#ifndef SEG_SHIFT              /* overridable, to test small segments */
+#define SEG_SHIFT 12
+#endif
+#define SEG_DOCS (1u << SEG_SHIFT)
+#define SEG_WORDS (SEG_DOCS / 64)
+#define WIN_SHIFT 9
+#define WIN_DOCS (1u << WIN_SHIFT)
+#define WIN_WORDS (WIN_DOCS / 64)
+#define SEG_WINS (SEG_DOCS / WIN_DOCS)
+_Static_assert(SEG_SHIFT >= WIN_SHIFT && SEG_SHIFT <= 15,
+	       "a segment holds whole windows and its counts fit 16 bits");
+#define DSEG_CAP_MIN 64
+
+struct dseg {
+	uint16_t n;               /* entries */
+	uint16_t cap;
+	uint16_t top;             /* words from top on are empty */
+	uint8_t maxw[SEG_WINS];   /* bound of each window's weights */
+	uint16_t off[SEG_WORDS];  /* weights before each word below top */
+	uint64_t bits[SEG_WORDS];
+	uint8_t w[];              /* cap weights, the first n in doc order */
+};
+
+/*
+ * A list turns dense when it holds at least DENSE_DF_MIN entries and one
+ * posting in DENSE_PROMOTE or more, and sparse again below half that
+ * count or one in DENSE_DEMOTE.  Around one in 26 the two forms cost the
+ * same memory; lists down to one in 64 are dense all the same, since
+ * the bitmaps make searches cheap and the sparse lists left are short
+ * enough to lead a search.  The gap between the thresholds keeps a list
+ * near them from converting back and forth.
+ */
+#ifndef DENSE_DF_MIN           /* overridable, to test either form */
+#define DENSE_DF_MIN 128
+#define DENSE_PROMOTE 64
+#define DENSE_DEMOTE 160
+#endif
+
 struct plist {
 	uint64_t term_id;
 	uint32_t df;            /* entries */
-	uint32_t nblocks;
-	uint32_t blocks_cap;
 	uint32_t min_dl;        /* bounds over the list, never loosened */
 	uint8_t max_wtf;
+	/* sparse form: blocks of entries */
+	uint32_t nblocks;
+	uint32_t blocks_cap;
 	uint32_t *last;         /* last doc of each block */
 	struct pblock **blocks;
+	/* dense form, when segs is not NULL: segment k holds docs
+	 * [k * SEG_DOCS, (k + 1) * SEG_DOCS); NULL when it has none */
+	struct dseg **segs;
+	uint32_t nsegs;
+	uint32_t segs_cap;
+};
+
+/* A slot of the term table: the id beside its number, so that a probe
+ * reads one cache line. */
+struct term_slot {
+	uint64_t id;
+	uint32_t term;          /* term number + 1; 0: empty */
 };
 
 /* A posting's fields as parsed, before they go to the doc columns. */
@@ -143,6 +220,16 @@ struct pterm {
 	uint32_t term;          /* term number, once resolved */
 };
 
+/*
+ * The table that merges a posting's repeated tokens while it is
+ * tokenised: term id -> terms index + 1.  One per tokenising thread, not
+ * per posting, so that it stays in cache; empty between postings.
+ */
+struct prep_slots {
+	uint32_t *v;
+	uint32_t cap;           /* a power of two */
+};
+
 /* The writer's scratch: the posting being put, parsed and tokenised. */
 struct prep {
 	char id[INDEX_ID_BYTES_MAX + 1];
@@ -154,14 +241,10 @@ struct prep {
 	struct pterm *terms;
 	uint32_t nterms;
 	uint32_t terms_cap;
-	uint32_t *slots;        /* term id -> terms index + 1 */
-	uint32_t slots_cap;     /* a power of two */
+	struct prep_slots *slots; /* the tokenising thread's, meanwhile */
 	uint32_t weight;        /* of the field being tokenised */
 	uint32_t *old;          /* decoded forward list of the old version */
 	uint32_t old_cap;
-	uint64_t *bits;         /* one bit per term number, for sorting */
-	uint8_t *bits_wtf;      /* weight by term number, for sorting */
-	uint32_t bits_cap;      /* terms the two have room for */
 	msgpack_zone zone;
 };
 
@@ -170,7 +253,7 @@ struct index {
 	pthread_rwlock_t lock;
 	pthread_mutex_t writer;
 	/* terms: open addressing from term id to term number + 1 */
-	uint32_t *term_slots;
+	struct term_slot *term_slots;
 	uint32_t term_slots_cap;
 	struct plist *lists;
 	uint32_t nlists;
@@ -184,6 +267,17 @@ struct index {
 	uint8_t *edu;
 	uint8_t *flags;
 	struct doc_cold *cold;
+	/* the smallest dl of each window of WIN_DOCS doc numbers, never
+	 * raised: with a dense list's maxw it bounds a window's scores */
+	uint32_t *win_min_dl;
+	uint32_t wins_cap;
+	/* the docs open at clock open_at, a bit each (docs_cap bits, in
+	 * whole segments): writers keep it, and it holds for every clock in
+	 * [open_lo, open_hi), between the expiries around open_at */
+	uint64_t *open_bits;
+	uint32_t open_at;
+	uint32_t open_lo;
+	uint32_t open_hi;
 	uint32_t ndocs;         /* numbers handed out */
 	uint32_t docs_cap;
 	uint32_t *free_docs;
@@ -197,7 +291,31 @@ struct index {
 	uint32_t *id_hash;
 	uint32_t id_slots_cap;
 	struct prep prep;
+	struct prep_slots slots;  /* index_put's, under the writer mutex */
+	/* sort_terms' scratch, under the writer mutex */
+	uint64_t *sort_bits;      /* one bit per term number */
+	uint8_t *sort_wtf;        /* weight by term number */
+	uint32_t sort_cap;        /* terms the two have room for */
+	uint8_t *fwd_buf;         /* fwd_encode's scratch, likewise */
+	size_t fwd_cap;
 };
+
+/*
+ * The bitmap walks count bits at every step.  The build flags target
+ * the x86-64 baseline, whose popcount is a library call, so each walk is
+ * compiled twice, once for the POPCNT instruction, and a search takes
+ * that one on CPUs that have it.  (A plain test and call rather than an
+ * ifunc, which sanitizer runtimes do not all support.)  What a walk calls
+ * must be inlined into it to be compiled for POPCNT too.
+ */
+#if defined(__x86_64__) && !defined(__POPCNT__)
+#define POPCNT_TARGET __attribute__((target("popcnt")))
+#define HAVE_POPCNT() __builtin_cpu_supports("popcnt")
+#else
+#define POPCNT_TARGET
+#define HAVE_POPCNT() 0
+#endif
+#define WALK_INLINE inline __attribute__((always_inline))
 
 /* ---- memory ---------------------------------------------------------- */
 
@@ -416,19 +534,15 @@ static int64_t plist_tail(struct index *idx, struct plist *pl)
 	return b + 1;
 }
 
-static void plist_widen(struct plist *pl, struct pblock *blk, uint8_t wtf,
-			uint32_t dl)
+static void pblock_widen(struct pblock *blk, uint8_t wtf, uint32_t dl)
 {
 	if (wtf > blk->max_wtf)
 		blk->max_wtf = wtf;
 	if (dl < blk->min_dl)
 		blk->min_dl = dl;
-	if (wtf > pl->max_wtf)
-		pl->max_wtf = wtf;
-	if (dl < pl->min_dl)
-		pl->min_dl = dl;
 }
 
+/* Adds doc, not in pl, to the sparse list pl. */
 static int plist_insert(struct index *idx, struct plist *pl, uint32_t doc,
 			uint8_t wtf, uint32_t dl)
 {
@@ -463,9 +577,7 @@ static int plist_insert(struct index *idx, struct plist *pl, uint32_t doc,
 	w[at] = wtf;
 	blk->n++;
 	pl->last[b] = blk->doc[blk->n - 1];
-	plist_widen(pl, blk, wtf, dl);
-	pl->df++;
-	idx->entries++;
+	pblock_widen(blk, wtf, dl);
 	return 0;
 }
 
@@ -483,25 +595,24 @@ static bool plist_find(const struct plist *pl, uint32_t doc, uint32_t *b,
 	return *at < blk->n && blk->doc[*at] == doc;
 }
 
-static void plist_remove(struct index *idx, struct plist *pl, uint32_t doc)
+/* Takes doc out of the sparse list pl; false when it was not there. */
+static bool plist_remove(struct index *idx, struct plist *pl, uint32_t doc)
 {
 	struct pblock *blk;
 	uint32_t b, at;
 	uint8_t *w;
 
 	if (!plist_find(pl, doc, &b, &at))
-		return;
+		return false;
 	blk = pl->blocks[b];
 	w = pblock_wtf(blk);
 	memmove(blk->doc + at, blk->doc + at + 1,
 		(blk->n - at - 1) * sizeof(uint32_t));
 	memmove(w + at, w + at + 1, blk->n - at - 1);
 	blk->n--;
-	pl->df--;
-	idx->entries--;
 	if (blk->n > 0) {
 		pl->last[b] = blk->doc[blk->n - 1];
-		return;
+		return true;
 	}
 	pblock_free(idx, blk);
 	memmove(pl->last + b, pl->last + b + 1,
@@ -509,10 +620,7 @@ static void plist_remove(struct index *idx, struct plist *pl, uint32_t doc)
 	memmove(pl->blocks + b, pl->blocks + b + 1,
 		(pl->nblocks - b - 1) * sizeof(*pl->blocks));
 	pl->nblocks--;
-	if (pl->nblocks == 0) {
-		pl->max_wtf = 0;
-		pl->min_dl = UINT32_MAX;
-	}
+	return true;
 }
 
 /* Sets the weight of doc, already in pl, and widens the bounds. */
@@ -526,15 +634,313 @@ static void plist_update(struct plist *pl, uint32_t doc, uint8_t wtf,
 		return;
 	blk = pl->blocks[b];
 	pblock_wtf(blk)[at] = wtf;
-	plist_widen(pl, blk, wtf, dl);
+	pblock_widen(blk, wtf, dl);
 }
 
-static void plist_destroy(struct plist *pl)
+/* Frees the sparse form of pl and empties it. */
+static void plist_clear(struct index *idx, struct plist *pl)
 {
 	for (uint32_t b = 0; b < pl->nblocks; b++)
-		free(pl->blocks[b]);
+		pblock_free(idx, pl->blocks[b]);
+	idx->bytes -= (uint64_t)pl->blocks_cap *
+		      (sizeof(*pl->last) + sizeof(*pl->blocks));
 	free(pl->blocks);
 	free(pl->last);
+	pl->blocks = NULL;
+	pl->last = NULL;
+	pl->nblocks = 0;
+	pl->blocks_cap = 0;
+}
+
+
+/* ---- dense lists ------------------------------------------------------ */
+
+static size_t dseg_size(uint32_t cap)
+{
+	return sizeof(struct dseg) + cap;
+}
+
+static struct dseg *dseg_new(struct index *idx, uint32_t cap)
+{
+	struct dseg *g = calloc(1, dseg_size(cap));
+
+	if (!g)
+		return NULL;
+	g->cap = (uint16_t)cap;
+	idx->bytes += dseg_size(cap);
+	return g;
+}
+
+static void dseg_free(struct index *idx, struct dseg *g)
+{
+	idx->bytes -= dseg_size(g->cap);
+	free(g);
+}
+
+/* Entries of g before bit (0 .. SEG_DOCS - 1): the place of its weight. */
+static WALK_INLINE uint32_t dseg_rank(const struct dseg *g, uint32_t bit)
+{
+	uint64_t below = g->bits[bit / 64] & ((1ull << (bit % 64)) - 1);
+
+	return g->off[bit / 64] + (uint32_t)__builtin_popcountll(below);
+}
+
+static inline bool dseg_has(const struct dseg *g, uint32_t bit)
+{
+	return g->bits[bit / 64] >> (bit % 64) & 1;
+}
+
+/* The segment of pl that holds doc, or NULL when it has none there. */
+static inline const struct dseg *dense_seg(const struct plist *pl,
+					   uint32_t doc)
+{
+	uint32_t k = doc >> SEG_SHIFT;
+
+	return k < pl->nsegs ? pl->segs[k] : NULL;
+}
+
+/* Segment k of pl with room for more entries (docs of the segment not
+ * in pl yet), created or grown as needed; NULL for -ENOMEM. */
+static struct dseg *dense_room(struct index *idx, struct plist *pl,
+			       uint32_t k, uint32_t more)
+{
+	struct dseg *g;
+	uint32_t cap = DSEG_CAP_MIN;
+
+	if (k >= pl->nsegs) {
+		uint32_t scap = pl->segs_cap;
+		struct dseg **segs = grow_array(pl->segs, &scap, k + 1,
+						sizeof(*segs), &idx->bytes);
+
+		if (!segs)
+			return NULL;
+		memset(segs + pl->nsegs, 0,
+		       (scap - pl->nsegs) * sizeof(*segs));
+		pl->segs = segs;
+		pl->segs_cap = scap;
+		pl->nsegs = k + 1;
+	}
+	g = pl->segs[k];
+	while (cap < (g ? g->n : 0) + more)
+		cap *= 2;
+	if (!g)
+		return pl->segs[k] = dseg_new(idx, cap);
+	if (cap > g->cap) {
+		g = realloc(g, dseg_size(cap));
+		if (!g)
+			return NULL;
+		idx->bytes += cap - g->cap;
+		g->cap = (uint16_t)cap;
+		pl->segs[k] = g;
+	}
+	return g;
+}
+
+/*
+ * Puts bit (a doc not in g yet) into g, which has room.  Docs mostly
+ * come in ascending order (a load, new postings), so the common case
+ * appends: it touches the word's count only, as words past top keep
+ * none.
+ */
+static inline void dseg_put(struct dseg *g, uint32_t bit, uint8_t wtf)
+{
+	uint32_t wi = bit / 64, at;
+
+	for (; g->top <= wi; g->top++)
+		g->off[g->top] = g->n;
+	if (wi + 1u == g->top && !(g->bits[wi] >> (bit % 64))) {
+		at = g->n;
+	} else {
+		at = dseg_rank(g, bit);
+		memmove(g->w + at + 1, g->w + at, g->n - at);
+	}
+	g->w[at] = wtf;
+	g->n++;
+	g->bits[wi] |= 1ull << (bit % 64);
+	for (uint32_t i = wi + 1; i < g->top; i++)
+		g->off[i]++;
+	if (wtf > g->maxw[bit / WIN_DOCS])
+		g->maxw[bit / WIN_DOCS] = wtf;
+}
+
+/* Adds doc, not in pl, to the dense list pl. */
+static int dense_insert(struct index *idx, struct plist *pl, uint32_t doc,
+			uint8_t wtf)
+{
+	struct dseg *g = dense_room(idx, pl, doc >> SEG_SHIFT, 1);
+
+	if (!g)
+		return -ENOMEM;
+	dseg_put(g, doc & (SEG_DOCS - 1), wtf);
+	return 0;
+}
+
+/* Takes doc out of the dense list pl; false when it was not there.  An
+ * emptied segment is freed. */
+static bool dense_remove(struct index *idx, struct plist *pl, uint32_t doc)
+{
+	uint32_t k = doc >> SEG_SHIFT, bit = doc & (SEG_DOCS - 1), at;
+	struct dseg *g = k < pl->nsegs ? pl->segs[k] : NULL;
+
+	if (!g || !dseg_has(g, bit))
+		return false;
+	at = dseg_rank(g, bit);
+	memmove(g->w + at, g->w + at + 1, g->n - at - 1u);
+	g->n--;
+	g->bits[bit / 64] &= ~(1ull << (bit % 64));
+	for (uint32_t i = bit / 64 + 1; i < g->top; i++)
+		g->off[i]--;
+	if (g->n == 0) {
+		dseg_free(idx, g);
+		pl->segs[k] = NULL;
+	}
+	return true;
+}
+
+static void dense_update(struct plist *pl, uint32_t doc, uint8_t wtf)
+{
+	uint32_t k = doc >> SEG_SHIFT, bit = doc & (SEG_DOCS - 1);
+	struct dseg *g = k < pl->nsegs ? pl->segs[k] : NULL;
+
+	if (!g || !dseg_has(g, bit))
+		return;
+	g->w[dseg_rank(g, bit)] = wtf;
+	if (wtf > g->maxw[bit / WIN_DOCS])
+		g->maxw[bit / WIN_DOCS] = wtf;
+}
+
+/* Frees the dense form of pl and empties it. */
+static void dense_clear(struct index *idx, struct plist *pl)
+{
+	for (uint32_t k = 0; k < pl->nsegs; k++) {
+		if (pl->segs[k])
+			dseg_free(idx, pl->segs[k]);
+	}
+	idx->bytes -= (uint64_t)pl->segs_cap * sizeof(*pl->segs);
+	free(pl->segs);
+	pl->segs = NULL;
+	pl->nsegs = 0;
+	pl->segs_cap = 0;
+}
+
+/* ---- lists in either form ---------------------------------------------- */
+
+/*
+ * Rebuilds pl in the other form, entry by entry in doc order, into a
+ * scratch list, then frees the old form.  Without memory for the new
+ * form the list stays as it is, which is correct, only slower or larger.
+ */
+static void list_densify(struct index *idx, struct plist *pl)
+{
+	struct plist d = { .segs = NULL };
+
+	for (uint32_t b = 0; b < pl->nblocks; b++) {
+		struct pblock *blk = pl->blocks[b];
+		const uint8_t *w = pblock_wtf(blk);
+
+		for (uint32_t i = 0; i < blk->n; i++) {
+			if (dense_insert(idx, &d, blk->doc[i], w[i])) {
+				dense_clear(idx, &d);
+				return;
+			}
+		}
+	}
+	plist_clear(idx, pl);
+	pl->segs = d.segs;
+	pl->nsegs = d.nsegs;
+	pl->segs_cap = d.segs_cap;
+}
+
+static void list_sparsify(struct index *idx, struct plist *pl)
+{
+	struct plist p = { .nblocks = 0 };
+
+	for (uint32_t k = 0; k < pl->nsegs; k++) {
+		const struct dseg *g = pl->segs[k];
+
+		for (uint32_t i = 0, e = 0; g && i < SEG_WORDS; i++) {
+			for (uint64_t m = g->bits[i]; m; m &= m - 1, e++) {
+				uint32_t doc = (k << SEG_SHIFT) + i * 64 +
+					       (uint32_t)__builtin_ctzll(m);
+
+				if (plist_insert(idx, &p, doc, g->w[e],
+						 idx->dl[doc]) == 0)
+					continue;
+				plist_clear(idx, &p);
+				return;
+			}
+		}
+	}
+	dense_clear(idx, pl);
+	pl->nblocks = p.nblocks;
+	pl->blocks_cap = p.blocks_cap;
+	pl->last = p.last;
+	pl->blocks = p.blocks;
+}
+
+/* Moves pl to the form its share of the postings calls for. */
+static void list_reform(struct index *idx, struct plist *pl)
+{
+	uint64_t df = pl->df, n = idx->live;
+
+	if (!pl->segs && df >= DENSE_DF_MIN && df * DENSE_PROMOTE >= n)
+		list_densify(idx, pl);
+	else if (pl->segs && (df < DENSE_DF_MIN / 2 || df * DENSE_DEMOTE < n))
+		list_sparsify(idx, pl);
+}
+
+static int list_insert(struct index *idx, struct plist *pl, uint32_t doc,
+		       uint8_t wtf, uint32_t dl)
+{
+	int rc = pl->segs ? dense_insert(idx, pl, doc, wtf) :
+			    plist_insert(idx, pl, doc, wtf, dl);
+
+	if (rc)
+		return rc;
+	if (wtf > pl->max_wtf)
+		pl->max_wtf = wtf;
+	if (dl < pl->min_dl)
+		pl->min_dl = dl;
+	pl->df++;
+	idx->entries++;
+	list_reform(idx, pl);
+	return 0;
+}
+
+static void list_remove(struct index *idx, struct plist *pl, uint32_t doc)
+{
+	bool had = pl->segs ? dense_remove(idx, pl, doc) :
+			      plist_remove(idx, pl, doc);
+
+	if (!had)
+		return;
+	pl->df--;
+	idx->entries--;
+	if (pl->df == 0) {
+		pl->max_wtf = 0;
+		pl->min_dl = UINT32_MAX;
+	}
+	list_reform(idx, pl);
+}
+
+/* Sets the weight of doc, already in pl, and widens the bounds. */
+static void list_update(struct plist *pl, uint32_t doc, uint8_t wtf,
+			uint32_t dl)
+{
+	if (pl->segs)
+		dense_update(pl, doc, wtf);
+	else
+		plist_update(pl, doc, wtf, dl);
+	if (wtf > pl->max_wtf)
+		pl->max_wtf = wtf;
+	if (dl < pl->min_dl)
+		pl->min_dl = dl;
+}
+
+static void list_destroy(struct index *idx, struct plist *pl)
+{
+	plist_clear(idx, pl);
+	dense_clear(idx, pl);
 }
 
 /* ---- terms ------------------------------------------------------------- */
@@ -548,31 +954,32 @@ static uint32_t term_lookup(const struct index *idx, uint64_t id)
 	if (idx->term_slots_cap == 0)
 		return UINT32_MAX;
 	for (;;) {
-		uint32_t v = idx->term_slots[s];
+		const struct term_slot *t = &idx->term_slots[s];
 
-		if (v == 0)
+		if (t->term == 0)
 			return UINT32_MAX;
-		if (idx->lists[v - 1].term_id == id)
-			return v - 1;
+		if (t->id == id)
+			return t->term - 1;
 		s = (s + 1) & mask;
 	}
 }
 
-static void term_slot_set(uint32_t *slots, uint32_t cap, uint64_t id,
+static void term_slot_set(struct term_slot *slots, uint32_t cap, uint64_t id,
 			  uint32_t term)
 {
 	uint32_t s = (uint32_t)id & (cap - 1);
 
-	while (slots[s])
+	while (slots[s].term)
 		s = (s + 1) & (cap - 1);
-	slots[s] = term + 1;
+	slots[s].id = id;
+	slots[s].term = term + 1;
 }
 
 /* Keeps the term table at most half full. */
 static int term_table_grow(struct index *idx)
 {
 	uint32_t cap = idx->term_slots_cap ? idx->term_slots_cap * 2 : 1024;
-	uint32_t *slots;
+	struct term_slot *slots;
 
 	if ((uint64_t)(idx->nlists + 1) * 2 <= idx->term_slots_cap)
 		return 0;
@@ -754,38 +1161,40 @@ enum index_education index_education_parse(const char *s, size_t len)
 
 static int prep_slots_grow(struct prep *p)
 {
-	uint32_t cap = p->slots_cap ? p->slots_cap * 2 : 1024;
-	uint32_t *slots = calloc(cap, sizeof(*slots));
+	struct prep_slots *sl = p->slots;
+	uint32_t cap = sl->cap ? sl->cap * 2 : 1024;
+	uint32_t *v = calloc(cap, sizeof(*v));
 
-	if (!slots)
+	if (!v)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < p->nterms; i++) {
 		uint32_t s = (uint32_t)p->terms[i].id & (cap - 1);
 
-		while (slots[s])
+		while (v[s])
 			s = (s + 1) & (cap - 1);
-		slots[s] = i + 1;
+		v[s] = i + 1;
 	}
-	free(p->slots);
-	p->slots = slots;
-	p->slots_cap = cap;
+	free(sl->v);
+	sl->v = v;
+	sl->cap = cap;
 	return 0;
 }
 
 /* Adds weight to term id's frequency, adding the term when new. */
 static int prep_add(struct prep *p, uint64_t id, uint32_t weight)
 {
+	struct prep_slots *sl = p->slots;
 	uint32_t s, v;
 
-	if ((uint64_t)(p->nterms + 1) * 2 > p->slots_cap && prep_slots_grow(p))
+	if ((uint64_t)(p->nterms + 1) * 2 > sl->cap && prep_slots_grow(p))
 		return -ENOMEM;
-	s = (uint32_t)id & (p->slots_cap - 1);
-	while ((v = p->slots[s]) != 0) {
+	s = (uint32_t)id & (sl->cap - 1);
+	while ((v = sl->v[s]) != 0) {
 		if (p->terms[v - 1].id == id) {
 			p->terms[v - 1].wtf += weight;
 			return 0;
 		}
-		s = (s + 1) & (p->slots_cap - 1);
+		s = (s + 1) & (sl->cap - 1);
 	}
 	if (p->nterms == p->terms_cap) {
 		uint32_t cap = p->terms_cap ? p->terms_cap * 2 : 256;
@@ -797,7 +1206,7 @@ static int prep_add(struct prep *p, uint64_t id, uint32_t weight)
 		p->terms_cap = cap;
 	}
 	p->terms[p->nterms] = (struct pterm){ .id = id, .wtf = weight };
-	p->slots[s] = ++p->nterms;
+	sl->v[s] = ++p->nterms;
 	return 0;
 }
 
@@ -916,15 +1325,32 @@ static int prep_id(struct prep *p, const msgpack_object *v)
  * rather than cleared for every posting after it. */
 #define PREP_SLOTS_KEEP 8192
 
+/* Empties the slot table, which only the terms of the posting just
+ * tokenised occupy (their ids are still in place): cheaper than clearing
+ * all of it for a posting of a few hundred terms. */
+static void prep_slots_clear(struct prep *p)
+{
+	struct prep_slots *sl = p->slots;
+	uint32_t mask = sl->cap - 1;
+
+	if (sl->cap > PREP_SLOTS_KEEP) {
+		free(sl->v);
+		sl->v = NULL;
+		sl->cap = 0;
+		return;
+	}
+	for (uint32_t i = 0; i < p->nterms; i++) {
+		uint32_t s = (uint32_t)p->terms[i].id & mask;
+
+		while (sl->v[s] != i + 1)
+			s = (s + 1) & mask;
+		sl->v[s] = 0;
+	}
+	p->slots = NULL;
+}
+
 static void prep_reset(struct prep *p)
 {
-	if (p->slots_cap > PREP_SLOTS_KEEP) {
-		free(p->slots);
-		p->slots = NULL;
-		p->slots_cap = 0;
-	} else if (p->slots) {
-		memset(p->slots, 0, (size_t)p->slots_cap * sizeof(*p->slots));
-	}
 	p->nterms = 0;
 	p->id_len = 0;
 	p->city = 0;
@@ -935,9 +1361,10 @@ static void prep_reset(struct prep *p)
 	p->hot.flags = DOC_LIVE;
 }
 
-/* Parses and tokenises stored into p.  Outside every lock. */
-static int prep_posting(struct prep *p, const struct ref *ref,
-			const void *stored, size_t len)
+/* Parses and tokenises stored into p, with the calling thread's slots.
+ * Outside every lock. */
+static int prep_posting(struct prep *p, struct prep_slots *slots,
+			const struct ref *ref, const void *stored, size_t len)
 {
 	int64_t smin = -1, smax = -1;
 	msgpack_object map;
@@ -945,10 +1372,13 @@ static int prep_posting(struct prep *p, const struct ref *ref,
 	int rc = 0;
 
 	prep_reset(p);
+	p->slots = slots;
 	msgpack_zone_clear(&p->zone);
 	if (msgpack_unpack(stored, len, &off, &p->zone, &map) !=
-	    MSGPACK_UNPACK_SUCCESS || map.type != MSGPACK_OBJECT_MAP)
+	    MSGPACK_UNPACK_SUCCESS || map.type != MSGPACK_OBJECT_MAP) {
+		p->slots = NULL;
 		return -EINVAL;
+	}
 	for (uint32_t i = 0; i < map.via.map.size && !rc; i++) {
 		const msgpack_object_kv *kv = &map.via.map.ptr[i];
 
@@ -967,6 +1397,7 @@ static int prep_posting(struct prep *p, const struct ref *ref,
 		rc = -EINVAL;
 	if (!rc)
 		rc = prep_filters(p, ref);
+	prep_slots_clear(p);
 	if (smax < 0)
 		smax = smin;
 	p->hot.salary = (int32_t)(smax > INT32_MAX ? INT32_MAX : smax);
@@ -1024,21 +1455,30 @@ static int64_t fwd_decode(struct prep *p, const struct doc_cold *c)
 static int fwd_encode(struct index *idx, struct doc_cold *c,
 		      const struct pterm *terms, uint32_t n)
 {
-	uint8_t *buf = malloc((size_t)n * 5 + 1);
+	size_t need = (size_t)n * 5 + 1, len = 0;
 	uint32_t prev = 0;
-	size_t len = 0;
+	uint8_t *buf;
 
-	if (!buf)
-		return -ENOMEM;
+	/* Encoded into scratch first, so the list is allocated once at its
+	 * size. */
+	if (need > idx->fwd_cap) {
+		buf = realloc(idx->fwd_buf, need);
+		if (!buf)
+			return -ENOMEM;
+		idx->fwd_buf = buf;
+		idx->fwd_cap = need;
+	}
 	for (uint32_t i = 0; i < n; i++) {
-		len += varint_put(buf + len, terms[i].term - prev);
+		len += varint_put(idx->fwd_buf + len, terms[i].term - prev);
 		prev = terms[i].term;
 	}
+	buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, idx->fwd_buf, len);
 	idx->bytes -= c->fwd_len;
 	free(c->fwd);
-	c->fwd = realloc(buf, len ? len : 1);
-	if (!c->fwd)
-		c->fwd = buf;
+	c->fwd = buf;
 	c->fwd_len = (uint32_t)len;
 	c->nterms = n;
 	idx->bytes += len;
@@ -1102,7 +1542,7 @@ static int sort_terms(struct index *idx)
 		pterm_sort(p->terms, p->nterms);
 		return 0;
 	}
-	if (idx->nlists > p->bits_cap) {
+	if (idx->nlists > idx->sort_cap) {
 		uint32_t cap = words * 64 * 2;
 		uint64_t *bits = calloc(cap / 64, sizeof(*bits));
 		uint8_t *w = malloc(cap);
@@ -1112,28 +1552,28 @@ static int sort_terms(struct index *idx)
 			free(w);
 			return -ENOMEM;
 		}
-		free(p->bits);
-		free(p->bits_wtf);
-		p->bits = bits;
-		p->bits_wtf = w;
-		p->bits_cap = cap;
+		free(idx->sort_bits);
+		free(idx->sort_wtf);
+		idx->sort_bits = bits;
+		idx->sort_wtf = w;
+		idx->sort_cap = cap;
 	}
 	for (uint32_t i = 0; i < p->nterms; i++) {
 		uint32_t t = p->terms[i].term;
 
-		p->bits[t / 64] |= 1ull << (t % 64);
-		p->bits_wtf[t] = (uint8_t)p->terms[i].wtf;
+		idx->sort_bits[t / 64] |= 1ull << (t % 64);
+		idx->sort_wtf[t] = (uint8_t)p->terms[i].wtf;
 	}
 	for (uint32_t w = 0; w < words; w++) {
-		uint64_t b = p->bits[w];
+		uint64_t b = idx->sort_bits[w];
 
-		p->bits[w] = 0;
+		idx->sort_bits[w] = 0;
 		while (b) {
 			uint32_t t = w * 64 + (uint32_t)__builtin_ctzll(b);
 
 			b &= b - 1;
 			p->terms[n].term = t;
-			p->terms[n++].wtf = p->bits_wtf[t];
+			p->terms[n++].wtf = idx->sort_wtf[t];
 		}
 	}
 	return 0;
@@ -1160,6 +1600,65 @@ static int resolve_terms(struct index *idx)
 	return sort_terms(idx);
 }
 
+/* Grows the open bitmap from docs_cap docs to cap, in whole segments so
+ * that a walk over a dense list's segment may read it too. */
+static int open_grow(struct index *idx, uint32_t cap)
+{
+	size_t had = ((size_t)idx->docs_cap + SEG_DOCS - 1) / SEG_DOCS *
+		     SEG_WORDS;
+	size_t words = ((size_t)cap + SEG_DOCS - 1) / SEG_DOCS * SEG_WORDS;
+	uint64_t *bits;
+
+	if (words == had && idx->open_bits)
+		return 0;
+	bits = realloc(idx->open_bits, words * sizeof(*bits));
+	if (!bits)
+		return -ENOMEM;
+	memset(bits + had, 0, (words - had) * sizeof(*bits));
+	idx->bytes += (words - had) * sizeof(*bits);
+	idx->open_bits = bits;
+	return 0;
+}
+
+/* Keeps the open bitmap true after open_until[doc] changed.  Under the
+ * write lock. */
+static void open_note(struct index *idx, uint32_t doc)
+{
+	uint32_t u = idx->open_until[doc];
+	uint64_t bit = 1ull << (doc % 64);
+
+	if (u > idx->open_at) {
+		idx->open_bits[doc / 64] |= bit;
+		if (u < idx->open_hi)
+			idx->open_hi = u;
+	} else {
+		idx->open_bits[doc / 64] &= ~bit;
+		if (u > idx->open_lo)
+			idx->open_lo = u;
+	}
+}
+
+/* Recomputes the open bitmap for clock t.  Under the write lock. */
+static void open_rebuild(struct index *idx, uint32_t t)
+{
+	uint32_t lo = 0, hi = UINT32_MAX;
+
+	memset(idx->open_bits, 0, ((size_t)idx->ndocs + 63) / 64 * 8);
+	for (uint32_t d = 0; d < idx->ndocs; d++) {
+		uint32_t u = idx->open_until[d];
+
+		if (u > t) {
+			idx->open_bits[d / 64] |= 1ull << (d % 64);
+			hi = u < hi ? u : hi;
+		} else {
+			lo = u > lo ? u : lo;
+		}
+	}
+	idx->open_at = t;
+	idx->open_lo = lo;
+	idx->open_hi = hi;
+}
+
 /* Grows every doc column to hold need docs; 0 or -ENOMEM. */
 static int docs_grow(struct index *idx, uint32_t need)
 {
@@ -1175,7 +1674,8 @@ static int docs_grow(struct index *idx, uint32_t need)
 		sizeof(*idx->edu), sizeof(*idx->flags), sizeof(*idx->cold),
 		sizeof(*idx->free_docs),
 	};
-	uint32_t cap = idx->docs_cap;
+	uint32_t cap = idx->docs_cap, wins = idx->wins_cap;
+	uint32_t *win;
 
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		void *p;
@@ -1186,6 +1686,17 @@ static int docs_grow(struct index *idx, uint32_t need)
 			return -ENOMEM;
 		*cols[i] = p;
 	}
+	win = grow_array(idx->win_min_dl, &wins,
+			 (cap + WIN_DOCS - 1) / WIN_DOCS, sizeof(*win),
+			 &idx->bytes);
+	if (!win)
+		return -ENOMEM;
+	memset(win + idx->wins_cap, 0xff,
+	       (wins - idx->wins_cap) * sizeof(*win));
+	idx->win_min_dl = win;
+	idx->wins_cap = wins;
+	if (open_grow(idx, cap))
+		return -ENOMEM;
 	idx->docs_cap = cap;
 	return 0;
 }
@@ -1216,10 +1727,10 @@ static void doc_drop(struct index *idx, uint32_t doc)
 	/* Without room to decode, walk every list: slow, but exact. */
 	if (n < 0) {
 		for (uint32_t t = 0; t < idx->nlists; t++)
-			plist_remove(idx, &idx->lists[t], doc);
+			list_remove(idx, &idx->lists[t], doc);
 	}
 	for (int64_t i = 0; i < n; i++)
-		plist_remove(idx, &idx->lists[p->old[i]], doc);
+		list_remove(idx, &idx->lists[p->old[i]], doc);
 	if (idx->flags[doc] & DOC_LIVE) {
 		idx->live--;
 		idx->total_dl -= idx->dl[doc];
@@ -1230,6 +1741,7 @@ static void doc_drop(struct index *idx, uint32_t doc)
 	memset(c, 0, sizeof(*c));
 	idx->flags[doc] = 0;
 	idx->open_until[doc] = 0;
+	open_note(idx, doc);
 	idx->free_docs[idx->nfree++] = doc;
 }
 
@@ -1245,11 +1757,14 @@ static uint32_t open_until_of(const struct doc_hot *h)
 static void doc_set(struct index *idx, uint32_t doc, const struct doc_hot *h)
 {
 	idx->open_until[doc] = open_until_of(h);
+	open_note(idx, doc);
 	idx->dl[doc] = h->dl;
 	idx->posted_at[doc] = h->posted_at;
 	idx->salary[doc] = h->salary;
 	idx->edu[doc] = h->edu;
 	idx->flags[doc] = h->flags;
+	if (h->dl < idx->win_min_dl[doc / WIN_DOCS])
+		idx->win_min_dl[doc / WIN_DOCS] = h->dl;
 }
 
 /* Brings doc's lists from its old terms (prep->old, n of them) to the
@@ -1267,16 +1782,16 @@ static int doc_relist(struct index *idx, uint32_t doc, int64_t n_old)
 		uint32_t ot = j < n_old ? p->old[j] : UINT32_MAX;
 
 		if (ot < nt) {
-			plist_remove(idx, &idx->lists[ot], doc);
+			list_remove(idx, &idx->lists[ot], doc);
 			j++;
 			continue;
 		}
 		if (ot == nt) {
-			plist_update(&idx->lists[nt], doc,
+			list_update(&idx->lists[nt], doc,
 				     (uint8_t)p->terms[i].wtf, dl);
 			j++;
 		} else {
-			rc = plist_insert(idx, &idx->lists[nt], doc,
+			rc = list_insert(idx, &idx->lists[nt], doc,
 					  (uint8_t)p->terms[i].wtf, dl);
 		}
 		i++;
@@ -1369,7 +1884,7 @@ static int put_locked(struct index *idx)
 	if (rc) {
 		/* The doc may be in lists of both versions by now. */
 		for (uint32_t i = 0; i < p->nterms; i++)
-			plist_remove(idx, &idx->lists[p->terms[i].term], doc);
+			list_remove(idx, &idx->lists[p->terms[i].term], doc);
 		doc_forget(idx, doc);
 	}
 	return rc;
@@ -1380,7 +1895,7 @@ int index_put(struct index *idx, const void *stored, size_t len)
 	int rc;
 
 	pthread_mutex_lock(&idx->writer);
-	rc = prep_posting(&idx->prep, idx->ref, stored, len);
+	rc = prep_posting(&idx->prep, &idx->slots, idx->ref, stored, len);
 	if (rc == 0) {
 		pthread_rwlock_wrlock(&idx->lock);
 		rc = put_locked(idx);
@@ -1419,6 +1934,7 @@ bool index_contains(struct index *idx, const char *id, size_t len)
 
 /* ---- search: cursors ---------------------------------------------------- */
 
+/* A walk over a sparse list. */
 struct cursor {
 	const struct plist *pl;
 	const uint32_t *doc;    /* the current block */
@@ -1429,32 +1945,58 @@ struct cursor {
 	uint32_t cur;           /* current doc, DOC_END past the end */
 	double idf;             /* 0 for a filter list */
 	double ub;              /* bound of this term over the block */
-	uint32_t slot;          /* the order it was added in */
 };
+
+/* A dense list in a search: read at the doc in hand, not walked. */
+struct dterm {
+	const struct plist *pl;
+	const struct dseg *g;   /* the segment of the doc in hand */
+	uint32_t k;             /* g's number; UINT32_MAX: none yet */
+	double idf;             /* 0 for a filter list */
+	uint32_t win;           /* the window ub is for; UINT32_MAX: none */
+	double ub;              /* bound of this term over that window */
+};
+
+/* A list the search reads, before it is placed as a cursor or dterm. */
+struct slot {
+	const struct plist *pl;
+	double idf;
+	uint32_t q;             /* query term, or UINT32_MAX for a filter */
+};
+
+/* src[] of a query term read from a dterm, not a cursor */
+#define SRC_DENSE 0x80u
+#define SLOTS_MAX (INDEX_QUERY_TERMS_MAX + 2)
+/* Rankings of up to this many entries live on the stack. */
+#define RANK_STACK 128
 
 struct search {
 	struct index *idx;
 	const struct index_query *q;
-	struct cursor cur[INDEX_QUERY_TERMS_MAX + 2];
+	struct slot slot[SLOTS_MAX];
+	uint32_t nslot;
+	struct cursor cur[SLOTS_MAX];  /* by length, the shortest leads */
 	uint32_t ncur;
-	uint32_t order[INDEX_QUERY_TERMS_MAX]; /* query term -> cursor */
-	uint32_t nscore;        /* scoring cursors */
+	struct dterm dn[SLOTS_MAX];    /* by length, the shortest first */
+	uint32_t ndn;
 	uint64_t qterm[INDEX_QUERY_TERMS_MAX];
+	double qidf[INDEX_QUERY_TERMS_MAX];
+	uint8_t src[INDEX_QUERY_TERMS_MAX]; /* query term -> cursor or dterm */
 	uint32_t nq;
 	double avgdl;
 	double norm;            /* the score of unbounded frequencies */
 	uint32_t now;           /* the query's clock, as open_until holds it */
+	/* the index's open bitmap when it holds for now and the query asks
+	 * for open postings: the open check is then a bit, or part of an AND */
+	const uint64_t *open_bits;
+	bool open_stale;        /* it would, were it brought to now */
+	bool doc_check;         /* doc_passes has more than open_bits to do */
 	bool empty;             /* some list is missing: nothing matches */
 	/* the ranking: a heap whose top is the worst kept */
 	struct rank *heap;
 	uint32_t heap_len;
 	uint32_t heap_max;
 	uint64_t total;
-	/* lead-block skipping, allowed for long lead lists only */
-	bool may_skip;
-	double rest_ub;         /* list bounds of the terms but the lead */
-	uint32_t lead_block;    /* the block the lead was last checked in */
-	uint64_t skipped;       /* lead entries skipped uncounted */
 };
 
 struct rank {
@@ -1538,6 +2080,22 @@ static void cursor_seek(struct search *s, struct cursor *c, uint32_t target)
 	c->cur = c->doc[i];
 }
 
+/* The bound of d's term over the window of doc; d->g is doc's segment.
+ * Cached per window: one division per term and window. */
+static double dterm_ub(const struct search *s, struct dterm *d, uint32_t doc)
+{
+	uint32_t win = doc / WIN_DOCS;
+
+	if (d->win != win) {
+		uint8_t w = d->g->maxw[(doc & (SEG_DOCS - 1)) / WIN_DOCS];
+
+		d->win = win;
+		d->ub = d->idf > 0 ? term_part(d->idf, w,
+			doc_k(s->idx->win_min_dl[win], s->avgdl)) : 0;
+	}
+	return d->ub;
+}
+
 /* ---- search: ranking ----------------------------------------------------- */
 
 /* True when a ranks below b. */
@@ -1595,100 +2153,130 @@ static void heap_offer(struct search *s, const struct rank *r)
 	}
 }
 
-static bool doc_passes(const struct search *s, uint32_t doc)
+static inline bool doc_passes(const struct search *s, uint32_t doc)
 {
 	const struct index *idx = s->idx;
 	const struct index_query *q = s->q;
 
-	if (q->open_only && idx->open_until[doc] <= s->now)
+	if (s->open_bits) {
+		if (!(s->open_bits[doc / 64] >> (doc % 64) & 1))
+			return false;
+	} else if (q->open_only && idx->open_until[doc] <= s->now) {
 		return false;
+	}
 	if (q->education != INDEX_EDU_ANY &&
 	    idx->edu[doc] > (uint8_t)q->education)
 		return false;
 	return q->salary_min < 0 || idx->salary[doc] >= q->salary_min;
 }
 
-/* Scores the doc every cursor stands on, unless its bound shows it
- * cannot enter a full ranking. */
-static void take_scored(struct search *s, uint32_t doc)
+/* The weight of query term t in doc, which every list stands on (each
+ * cursor at doc, each dterm at doc's segment). */
+static WALK_INLINE uint32_t doc_wtf(const struct search *s, uint32_t t,
+				      uint32_t doc)
 {
+	if (s->src[t] & SRC_DENSE) {
+		const struct dseg *g = s->dn[s->src[t] & ~SRC_DENSE].g;
+
+		return g->w[dseg_rank(g, doc & (SEG_DOCS - 1))];
+	} else {
+		const struct cursor *c = &s->cur[s->src[t]];
+
+		return c->wtf[c->i];
+	}
+}
+
+/* Offers doc to the ranking with the query terms' weights w: its score,
+ * the terms summed in query order. */
+static WALK_INLINE void offer_weighed(struct search *s, uint32_t doc,
+					const uint32_t *w)
+{
+	double kd = doc_k(s->idx->dl[doc], s->avgdl);
 	struct rank r = { .doc = doc };
-	double kd;
 
-	if (s->heap_len == s->heap_max) {
-		double ub = 0;
-
-		for (uint32_t t = 0; t < s->nscore; t++)
-			ub += s->cur[t].ub;
-		if (ub * PRUNE_SLACK < s->heap[0].score)
-			return;
-	}
-	kd = doc_k(s->idx->dl[doc], s->avgdl);
-	for (uint32_t t = 0; t < s->nq; t++) {
-		const struct cursor *c = &s->cur[s->order[t]];
-
-		r.score += term_part(c->idf, c->wtf[c->i], kd);
-	}
+	for (uint32_t t = 0; t < s->nq; t++)
+		r.score += term_part(s->qidf[t], w[t], kd);
+	/* A full ranking takes no lower score: posted_at need not be read. */
+	if (s->heap_len == s->heap_max && r.score < s->heap[0].score)
+		return;
 	r.posted_at = s->idx->posted_at[doc];
 	heap_offer(s, &r);
 }
 
-static void take(struct search *s, uint32_t doc)
+/* Offers doc, which every list stands on, to the ranking. */
+static WALK_INLINE void offer_scored(struct search *s, uint32_t doc)
+{
+	uint32_t w[INDEX_QUERY_TERMS_MAX];
+
+	for (uint32_t t = 0; t < s->nq; t++)
+		w[t] = doc_wtf(s, t, doc);
+	offer_weighed(s, doc, w);
+}
+
+/* Offers doc to the ranking of a search without text. */
+static inline void offer_browse(struct search *s, uint32_t doc)
+{
+	struct rank r = { .posted_at = s->idx->posted_at[doc], .doc = doc };
+
+	heap_offer(s, &r);
+}
+
+/* Scores doc unless its bound shows it cannot enter a full ranking. */
+static WALK_INLINE void take_scored(struct search *s, uint32_t doc)
+{
+	if (s->heap_len == s->heap_max) {
+		double ub = 0;
+
+		for (uint32_t i = 0; i < s->ncur; i++)
+			ub += s->cur[i].ub;
+		for (uint32_t i = 0; i < s->ndn; i++)
+			ub += dterm_ub(s, &s->dn[i], doc);
+		if (ub * PRUNE_SLACK < s->heap[0].score)
+			return;
+	}
+	offer_scored(s, doc);
+}
+
+static WALK_INLINE void take(struct search *s, uint32_t doc)
 {
 	if (!doc_passes(s, doc))
 		return;
 	s->total++;
-	if (s->nscore) {
+	if (s->nq)
 		take_scored(s, doc);
-	} else {
-		struct rank r = { .posted_at = s->idx->posted_at[doc],
-				  .doc = doc };
-
-		heap_offer(s, &r);
-	}
+	else
+		offer_browse(s, doc);
 }
 
-/*
- * Called when the lead cursor stands in a block it has not stood in
- * before.  When no doc of that block can enter the full ranking (the
- * block's bound plus every other term's list bound is below the
- * threshold), skips the rest of the block, uncounted, and returns true.
- */
-static bool skip_lead_block(struct search *s)
-{
-	struct cursor *lead = &s->cur[0];
-	double ub;
+/* ---- search: the walks -------------------------------------------------- */
 
-	s->lead_block = lead->b;
-	if (!s->may_skip || s->heap_len < s->heap_max)
-		return false;
-	ub = s->rest_ub + lead->ub;
-	if (ub * PRUNE_SLACK >= s->heap[0].score)
-		return false;
-	s->skipped += lead->n - lead->i;
-	cursor_block(s, lead, lead->b + 1);
+/* True when every dense list holds doc; points each dterm at the segment
+ * that holds it.  Docs come in ascending order, so a dterm keeps its
+ * segment while the docs stay in it. */
+static WALK_INLINE bool dense_all(struct search *s, uint32_t doc)
+{
+	uint32_t bit = doc & (SEG_DOCS - 1), k = doc >> SEG_SHIFT;
+
+	for (uint32_t i = 0; i < s->ndn; i++) {
+		struct dterm *d = &s->dn[i];
+
+		if (d->k != k) {
+			d->k = k;
+			d->g = dense_seg(d->pl, doc);
+		}
+		if (!d->g || !dseg_has(d->g, bit))
+			return false;
+	}
 	return true;
 }
 
-/* Moves the lead to its next doc not in a skipped block. */
-static uint32_t lead_settle(struct search *s)
-{
-	struct cursor *lead = &s->cur[0];
-
-	while (lead->cur != DOC_END && lead->b != s->lead_block &&
-	       skip_lead_block(s))
-		;
-	return lead->cur;
-}
-
-/* Leapfrog intersection: cursors sorted by length, the shortest leads. */
-static void run_lists(struct search *s)
+/* With sparse lists: leapfrog over them, the shortest leading, and look
+ * each doc they agree on up in the dense lists. */
+static WALK_INLINE void run_lists(struct search *s)
 {
 	struct cursor *c = s->cur;
-	uint32_t doc;
+	uint32_t doc = c[0].cur;
 
-	s->lead_block = UINT32_MAX;
-	doc = lead_settle(s);
 	while (doc != DOC_END) {
 		uint32_t j;
 
@@ -1702,21 +2290,238 @@ static void run_lists(struct search *s)
 			if (doc == DOC_END)
 				break;
 			cursor_seek(s, &c[0], doc);
-			doc = lead_settle(s);
+			doc = c[0].cur;
 			continue;
 		}
-		take(s, doc);
+		if (dense_all(s, doc))
+			take(s, doc);
 		cursor_next(s, &c[0]);
-		doc = lead_settle(s);
+		doc = c[0].cur;
 	}
 }
 
-static void run_scan(struct search *s)
+/* Points every dterm at its list's segment k; false when one list has
+ * nothing there. */
+static bool dense_bind(struct search *s, uint32_t k)
 {
+	for (uint32_t i = 0; i < s->ndn; i++) {
+		const struct plist *pl = s->dn[i].pl;
+		const struct dseg *g = k < pl->nsegs ? pl->segs[k] : NULL;
+
+		if (!g)
+			return false;
+		s->dn[i].g = g;
+		s->dn[i].k = k;
+	}
+	return true;
+}
+
+/* The bound f(k) of the scores of docs with k = doc_k(dl) >= k, from
+ * each term's largest weight w[i] (c[i] = idf * (k1 + 1)). */
+static double bound_at(const double *c, const double *w, uint32_t n,
+		       double k)
+{
+	double f = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		f += c[i] * w[i] / (w[i] + k);
+	return f;
+}
+
+/*
+ * The longest doc of the window at base that can still enter the full
+ * ranking: -1 when none can.  A doc's score is at most f(doc_k(dl)), the
+ * sum over the terms of idf * m * (k1 + 1) / (m + doc_k(dl)) with m the
+ * term's largest weight in the window.  f falls as k grows and is convex,
+ * so with A = sum of idf * m * (k1 + 1), its root k* (where f meets the
+ * threshold t) lies in [A / t - max m, A / t - min m], and a chord across
+ * that bracket meets t at or beyond k*: two chord steps give a k >= k*,
+ * exact when every m is the same.
+ */
+static int64_t window_dl_max(const struct search *s, uint32_t base)
+{
+	double c[SLOTS_MAX], w[SLOTS_MAX], a = 0, lo_m = WTF_MAX, hi_m = 0;
+	double t = s->heap[0].score / PRUNE_SLACK, k_lo, k_hi, f_lo, f_hi, dl;
+	double k_min = BM25_K1 * (1.0 - BM25_B);
+	uint32_t n = 0, win = (base & (SEG_DOCS - 1)) / WIN_DOCS;
+
+	for (uint32_t i = 0; i < s->ndn; i++) {
+		if (s->dn[i].idf <= 0)
+			continue;
+		c[n] = s->dn[i].idf * (BM25_K1 + 1.0);
+		w[n] = s->dn[i].g->maxw[win];
+		a += c[n] * w[n];
+		lo_m = w[n] < lo_m ? w[n] : lo_m;
+		hi_m = w[n] > hi_m ? w[n] : hi_m;
+		n++;
+	}
+	if (n == 0 || t <= 0)
+		return INT64_MAX;
+	k_hi = a / t - lo_m;
+	if (hi_m > lo_m) {
+		k_lo = a / t - hi_m;
+		k_lo = k_lo < k_min ? k_min : k_lo;
+		f_lo = bound_at(c, w, n, k_lo);
+		if (f_lo < t)
+			return -1;
+		f_hi = bound_at(c, w, n, k_hi);
+		for (int step = 0; step < 2 && f_lo > f_hi; step++) {
+			double k = k_lo + (f_lo - t) * (k_hi - k_lo) /
+					  (f_lo - f_hi);
+
+			if (!(k < k_hi))
+				break;
+			k_hi = k;
+			f_hi = bound_at(c, w, n, k);
+		}
+	}
+	dl = (k_hi / BM25_K1 - 1.0 + BM25_B) * s->avgdl / BM25_B;
+	if (dl < 0)
+		return -1;
+	return dl < 4e9 ? (int64_t)dl + 1 : INT64_MAX;
+}
+
+/* Counts the docs of m (a window's, from doc base on) that pass. */
+static WALK_INLINE void window_count(struct search *s, uint32_t base,
+				       const uint64_t *m)
+{
+	for (uint32_t i = 0; i < WIN_WORDS; i++) {
+		if (!s->doc_check) {
+			s->total += (uint32_t)__builtin_popcountll(m[i]);
+			continue;
+		}
+		for (uint64_t b = m[i]; b; b &= b - 1)
+			s->total += doc_passes(s, base + i * 64 +
+				(uint32_t)__builtin_ctzll(b));
+	}
+}
+
+/*
+ * The docs of one window that every list holds (m, a bitmap from doc
+ * base on).  Once the ranking is full, a doc longer than the window's
+ * bound allows is only counted, not scored.
+ */
+static WALK_INLINE void run_window(struct search *s, uint32_t base,
+				     const uint64_t *m)
+{
+	int64_t dl_max = INT64_MAX;
+
+	if (s->nq && s->heap_len == s->heap_max)
+		dl_max = window_dl_max(s, base);
+	if (dl_max < (int64_t)s->idx->win_min_dl[base / WIN_DOCS]) {
+		window_count(s, base, m);
+		return;
+	}
+	for (uint32_t i = 0; i < WIN_WORDS; i++) {
+		for (uint64_t b = m[i]; b; b &= b - 1) {
+			uint32_t doc = base + i * 64 +
+				       (uint32_t)__builtin_ctzll(b);
+
+			if (!doc_passes(s, doc))
+				continue;
+			s->total++;
+			if (!s->nq)
+				offer_browse(s, doc);
+			else if (s->idx->dl[doc] <= dl_max)
+				offer_scored(s, doc);
+		}
+	}
+}
+
+/*
+ * ANDs the words of window w (a word number in segment k) of every
+ * dterm's segment, and of the open bitmap, into m; false when that
+ * leaves no doc.  A list at a
+ * time over the window's words, not a word at a time over the lists, so
+ * that the inner loop has no branch that depends on the data.
+ */
+static WALK_INLINE bool window_and(const struct search *s, uint32_t k,
+				     uint32_t w, uint64_t *m)
+{
+	uint64_t any = 0;
+
+	if (s->open_bits) {
+		const uint64_t *open = s->open_bits + (size_t)k * SEG_WORDS + w;
+
+		for (uint32_t i = 0; i < WIN_WORDS; i++) {
+			m[i] = s->dn[0].g->bits[w + i] & open[i];
+			any |= m[i];
+		}
+	} else {
+		for (uint32_t i = 0; i < WIN_WORDS; i++) {
+			m[i] = s->dn[0].g->bits[w + i];
+			any |= m[i];
+		}
+	}
+	for (uint32_t d = 1; d < s->ndn && any; d++) {
+		const uint64_t *bits = s->dn[d].g->bits + w;
+
+		any = 0;
+		for (uint32_t i = 0; i < WIN_WORDS; i++) {
+			m[i] &= bits[i];
+			any |= m[i];
+		}
+	}
+	return any != 0;
+}
+
+/* With dense lists only: AND their bitmaps, a window at a time. */
+static WALK_INLINE void run_bitmaps(struct search *s)
+{
+	uint32_t nsegs = UINT32_MAX;
+
+	for (uint32_t i = 0; i < s->ndn; i++) {
+		if (s->dn[i].pl->nsegs < nsegs)
+			nsegs = s->dn[i].pl->nsegs;
+	}
+	for (uint32_t k = 0; k < nsegs; k++) {
+		if (!dense_bind(s, k))
+			continue;
+		for (uint32_t w = 0; w < SEG_WORDS; w += WIN_WORDS) {
+			uint64_t m[WIN_WORDS];
+
+			if (window_and(s, k, w, m))
+				run_window(s, (k << SEG_SHIFT) + w * 64, m);
+		}
+	}
+}
+
+/* Without any list: every live doc (every open one, from the bitmap). */
+static WALK_INLINE void run_scan(struct search *s)
+{
+	if (s->open_bits) {
+		for (uint32_t w = 0; w < (s->idx->ndocs + 63) / 64; w++) {
+			for (uint64_t b = s->open_bits[w]; b; b &= b - 1)
+				take(s, w * 64 + (uint32_t)__builtin_ctzll(b));
+		}
+		return;
+	}
 	for (uint32_t doc = 0; doc < s->idx->ndocs; doc++) {
 		if (s->idx->flags[doc] & DOC_LIVE)
 			take(s, doc);
 	}
+}
+
+/* The walk for the lists placed: sparse ones lead, else the bitmaps. */
+static WALK_INLINE void run(struct search *s)
+{
+	if (s->nslot == 0)
+		run_scan(s);
+	else if (s->ncur)
+		run_lists(s);
+	else
+		run_bitmaps(s);
+}
+
+POPCNT_TARGET
+static void run_popcnt(struct search *s)
+{
+	run(s);
+}
+
+static void run_plain(struct search *s)
+{
+	run(s);
 }
 
 /* ---- search: setup -------------------------------------------------------- */
@@ -1739,23 +2544,19 @@ static int on_query_token(void *ctx, uint64_t term_id, const char *term,
 	return 0;
 }
 
-/* Adds a cursor over the list of term id; marks the search empty when
- * no posting has the term. */
-static struct cursor *add_cursor(struct search *s, uint64_t id, double idf)
+/* Adds the list of term id to the search; marks the search empty when no
+ * posting has the term. */
+static void add_slot(struct search *s, uint64_t id, double idf, uint32_t q)
 {
 	uint32_t t = term_lookup(s->idx, id);
-	struct cursor *c = &s->cur[s->ncur];
 
 	if (t == UINT32_MAX || s->idx->lists[t].df == 0) {
 		s->empty = true;
-		return NULL;
+		return;
 	}
-	memset(c, 0, sizeof(*c));
-	c->pl = &s->idx->lists[t];
-	c->idf = idf;
-	c->slot = s->ncur;
-	s->ncur++;
-	return c;
+	s->slot[s->nslot++] = (struct slot){
+		.pl = &s->idx->lists[t], .idf = idf, .q = q,
+	};
 }
 
 static double idf_of(uint32_t df, uint32_t n)
@@ -1763,55 +2564,56 @@ static double idf_of(uint32_t df, uint32_t n)
 	return log(1.0 + ((double)n - df + 0.5) / ((double)df + 0.5));
 }
 
-static void add_term_cursors(struct search *s)
+static void add_term_slots(struct search *s)
 {
 	uint32_t n = s->idx->live;
 
 	for (uint32_t i = 0; i < s->nq && !s->empty; i++) {
 		uint32_t t = term_lookup(s->idx, s->qterm[i]);
-		double idf;
 
 		if (t == UINT32_MAX || s->idx->lists[t].df == 0) {
 			s->empty = true;
 			return;
 		}
-		idf = idf_of(s->idx->lists[t].df, n);
-		add_cursor(s, s->qterm[i], idf);
-		s->norm += idf * (BM25_K1 + 1.0);
+		s->qidf[i] = idf_of(s->idx->lists[t].df, n);
+		add_slot(s, s->qterm[i], s->qidf[i], i);
+		s->norm += s->qidf[i] * (BM25_K1 + 1.0);
 	}
-	s->nscore = s->ncur;
 }
 
-static int cursor_df_cmp(const void *a, const void *b)
+static int slot_df_cmp(const void *a, const void *b)
 {
-	const struct cursor *x = a, *y = b;
+	const struct slot *x = a, *y = b;
 
 	return (x->pl->df > y->pl->df) - (x->pl->df < y->pl->df);
 }
 
-/* Sorts the cursors by list length and positions them; scoring cursors
- * first in the array keep their order map. */
-static void order_cursors(struct search *s)
+/* Sorts the lists by length and makes each a cursor (sparse) or a dterm
+ * (dense); src[] says where each query term's weight is read. */
+static void place_slots(struct search *s)
 {
-	uint32_t where[INDEX_QUERY_TERMS_MAX + 2];
+	qsort(s->slot, s->nslot, sizeof(s->slot[0]), slot_df_cmp);
+	for (uint32_t i = 0; i < s->nslot; i++) {
+		const struct slot *sl = &s->slot[i];
+		uint32_t src;
 
-	qsort(s->cur, s->ncur, sizeof(s->cur[0]), cursor_df_cmp);
-	for (uint32_t i = 0; i < s->ncur; i++)
-		where[s->cur[i].slot] = i;
-	for (uint32_t t = 0; t < s->nq; t++)
-		s->order[t] = where[t];
-	/* take_scored sums bounds over the first nscore slots, so every
-	 * filter cursor's bound is 0 and every cursor is summed. */
-	s->nscore = s->nq ? s->ncur : 0;
-	for (uint32_t i = 0; i < s->ncur; i++)
-		cursor_block(s, &s->cur[i], 0);
-	s->may_skip = s->nscore && s->cur[0].pl->df > INDEX_EXACT_LEAD_MAX;
-	for (uint32_t i = 1; i < s->ncur && s->may_skip; i++) {
-		const struct plist *pl = s->cur[i].pl;
+		if (sl->pl->segs) {
+			s->dn[s->ndn] = (struct dterm){
+				.pl = sl->pl, .idf = sl->idf,
+				.k = UINT32_MAX, .win = UINT32_MAX,
+			};
+			src = SRC_DENSE | s->ndn++;
+		} else {
+			struct cursor *c = &s->cur[s->ncur];
 
-		if (s->cur[i].idf > 0)
-			s->rest_ub += term_part(s->cur[i].idf, pl->max_wtf,
-						doc_k(pl->min_dl, s->avgdl));
+			memset(c, 0, sizeof(*c));
+			c->pl = sl->pl;
+			c->idf = sl->idf;
+			cursor_block(s, c, 0);
+			src = s->ncur++;
+		}
+		if (sl->q != UINT32_MAX)
+			s->src[sl->q] = (uint8_t)src;
 	}
 }
 
@@ -1841,16 +2643,7 @@ static void fill_hits(struct search *s, struct index_hit *hits,
 {
 	qsort_r(s->heap, s->heap_len, sizeof(*s->heap), rank_cmp_best, s->idx);
 	res->total = s->total;
-	res->total_exact = s->skipped == 0;
-	if (s->skipped) {
-		/* Skipped entries are assumed to match as often as the
-		 * lead's entries that were looked at. */
-		uint64_t seen = s->cur[0].pl->df - s->skipped;
-
-		res->total += seen ? (uint64_t)((double)s->total *
-					       (double)s->skipped / seen + 0.5)
-				   : 0;
-	}
+	res->total_exact = true;
 	res->hits_len = 0;
 	for (uint32_t i = s->q->offset; i < s->heap_len; i++) {
 		struct index_hit *h = &hits[res->hits_len++];
@@ -1873,25 +2666,50 @@ static void search_locked(struct search *s)
 	s->avgdl = idx->live ? (double)idx->total_dl / idx->live : 1.0;
 	if (s->avgdl <= 0)
 		s->avgdl = 1.0;
-	add_term_cursors(s);
+	if (q->open_only && idx->open_lo <= s->now && s->now < idx->open_hi)
+		s->open_bits = idx->open_bits;
+	/* Bringing the bitmap back is worth it for a clock moving forward,
+	 * not for every caller's clock. */
+	s->open_stale = q->open_only && !s->open_bits &&
+			(s->now > idx->open_at || idx->open_lo > idx->open_hi);
+	s->doc_check = (q->open_only && !s->open_bits) ||
+		       q->education != INDEX_EDU_ANY || q->salary_min >= 0;
+	add_term_slots(s);
 	if (!s->empty && q->city)
-		add_cursor(s, filter_key(KEY_DIVISION, q->city, 6), 0);
+		add_slot(s, filter_key(KEY_DIVISION, q->city, 6), 0,
+			 UINT32_MAX);
 	if (!s->empty && q->category)
-		add_cursor(s, filter_key(KEY_CATEGORY, q->category,
-					 q->category_len), 0);
+		add_slot(s, filter_key(KEY_CATEGORY, q->category,
+				       q->category_len), 0, UINT32_MAX);
 	if (s->empty)
 		return;
-	if (s->ncur == 0) {
-		run_scan(s);
+	place_slots(s);
+	if (HAVE_POPCNT())
+		run_popcnt(s);
+	else
+		run_plain(s);
+}
+
+/*
+ * Brings the open bitmap to clock t for the searches after this one,
+ * unless a writer is busy: it takes the writer mutex without waiting,
+ * then the write lock, like an update of one posting.
+ */
+static void open_refresh(struct index *idx, uint32_t t)
+{
+	if (pthread_mutex_trylock(&idx->writer))
 		return;
-	}
-	order_cursors(s);
-	run_lists(s);
+	pthread_rwlock_wrlock(&idx->lock);
+	if (!(idx->open_lo <= t && t < idx->open_hi) && idx->open_bits)
+		open_rebuild(idx, t);
+	pthread_rwlock_unlock(&idx->lock);
+	pthread_mutex_unlock(&idx->writer);
 }
 
 int index_search(struct index *idx, const struct index_query *q,
 		 struct index_hit *hits, struct index_result *res)
 {
+	struct rank stack[RANK_STACK];
 	struct search s = { .idx = idx, .q = q };
 	int rc = check_query(idx, q);
 
@@ -1907,14 +2725,18 @@ int index_search(struct index *idx, const struct index_query *q,
 			return rc;
 	}
 	s.heap_max = q->k + q->offset;
-	s.heap = malloc(s.heap_max * sizeof(*s.heap));
+	s.heap = s.heap_max <= RANK_STACK ? stack :
+		 malloc(s.heap_max * sizeof(*s.heap));
 	if (!s.heap)
 		return -ENOMEM;
 	pthread_rwlock_rdlock(&idx->lock);
 	search_locked(&s);
 	fill_hits(&s, hits, res);
 	pthread_rwlock_unlock(&idx->lock);
-	free(s.heap);
+	if (s.heap != stack)
+		free(s.heap);
+	if (s.open_stale)
+		open_refresh(idx, s.now);
 	return 0;
 }
 
@@ -1923,11 +2745,31 @@ int index_search(struct index *idx, const struct index_query *q,
 /*
  * A load overlaps the two halves of a put: a helper thread parses and
  * tokenises one batch while the loading thread applies the batch before
- * it, one posting per hold of the write lock.  Stored bytes are copied
- * into the batch, since the caller's (an LMDB scan's) live only for the
- * call.
+ * it.  Stored bytes are copied into the batch, since the caller's (an
+ * LMDB scan's) live only for the call.
+ *
+ * A batch is applied under one hold of the write lock, and its list
+ * entries term by term rather than posting by posting: a posting has
+ * entries in a few hundred lists, and making them one posting at a time
+ * would touch the end of each of those lists once per posting, each a
+ * cache miss; grouped, a list's end is fetched once per batch.  New
+ * postings take their doc numbers, columns and forward lists at once,
+ * and their entries wait in the loader until the batch ends (or until
+ * a re-put, which goes the way of index_put, needs them made).
  */
 #define LOAD_BATCH_POSTINGS 256
+_Static_assert(LOAD_BATCH_POSTINGS <= UINT16_MAX + 1, "load_entry.at");
+
+/* One list entry the loader has yet to make: 8 bytes, so that a batch's
+ * entries stay in cache while they are sorted and made. */
+struct load_entry {
+	uint32_t term;
+	uint16_t at;            /* the posting's place in pend[] */
+	uint8_t wtf;
+};
+
+/* Entries are sorted by term with radix passes of this many bits. */
+#define LOAD_RADIX_BITS 16
 
 struct load_batch {
 	char *raw;
@@ -1952,7 +2794,17 @@ struct index_loader {
 	int rc;                    /* the first failure */
 	uint64_t invalid;
 	uint32_t zones;            /* preps with a zone to destroy */
+	struct prep_slots slots;   /* the helper's */
 	struct load_batch batch[2];
+	/* entries of the postings in pend[], in posting order, and a
+	 * second array to sort them into */
+	struct load_entry *ent;
+	struct load_entry *sorted;
+	uint32_t nent;
+	uint32_t ent_cap;
+	uint32_t *counts;          /* one per radix digit value */
+	uint32_t pend[LOAD_BATCH_POSTINGS];
+	uint32_t npend;
 };
 
 static void *load_helper(void *arg)
@@ -1971,7 +2823,8 @@ static void *load_helper(void *arg)
 		l->todo = NULL;
 		pthread_mutex_unlock(&l->lock);
 		for (uint32_t i = 0; i < b->n; i++)
-			b->rc[i] = prep_posting(&b->preps[i], l->idx->ref,
+			b->rc[i] = prep_posting(&b->preps[i], &l->slots,
+						l->idx->ref,
 						b->raw + b->off[i], b->len[i]);
 		pthread_mutex_lock(&l->lock);
 		l->done = b;
@@ -1981,14 +2834,194 @@ static void *load_helper(void *arg)
 	return NULL;
 }
 
-/* Applies a prepared batch.  The writer mutex is held by the loader. */
-static void load_apply(struct index_loader *l, struct load_batch *b)
+/* Makes room for n more entries; 0 or -ENOMEM. */
+static int load_room(struct index_loader *l, uint32_t n)
+{
+	uint32_t cap = l->ent_cap;
+	struct load_entry *e;
+
+	if ((uint64_t)l->nent + n > UINT32_MAX / 2)
+		return -ENOMEM;
+	if (l->nent + n <= cap)
+		return 0;
+	while (cap < l->nent + n)
+		cap = cap ? cap * 2 : 65536;
+	e = realloc(l->ent, (size_t)cap * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	l->ent = e;
+	e = realloc(l->sorted, (size_t)cap * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	l->sorted = e;
+	l->ent_cap = cap;
+	return 0;
+}
+
+/* Sorts l->ent by term, keeping posting order within a term: LSD radix,
+ * one pass while term numbers fit a digit. */
+static void load_sort(struct index_loader *l, uint32_t nterms)
+{
+	uint32_t digit = 1u << LOAD_RADIX_BITS;
+
+	for (uint32_t shift = 0; shift < 32; shift += LOAD_RADIX_BITS) {
+		uint32_t values = nterms <= digit ? nterms : digit, at = 0;
+		struct load_entry *t;
+
+		memset(l->counts, 0, values * sizeof(*l->counts));
+		for (uint32_t i = 0; i < l->nent; i++)
+			l->counts[(l->ent[i].term >> shift) & (digit - 1)]++;
+		for (uint32_t v = 0; v < values; v++) {
+			uint32_t c = l->counts[v];
+
+			l->counts[v] = at;
+			at += c;
+		}
+		for (uint32_t i = 0; i < l->nent; i++) {
+			uint32_t v = (l->ent[i].term >> shift) & (digit - 1);
+
+			l->sorted[l->counts[v]++] = l->ent[i];
+		}
+		t = l->ent;
+		l->ent = l->sorted;
+		l->sorted = t;
+		if (((nterms - 1) >> shift) < digit)
+			break;
+	}
+}
+
+/* Puts the leading entries of e[0..n) that fall in one segment into the
+ * dense list pl; returns how many, 0 for -ENOMEM. */
+static uint32_t load_dense_run(struct index_loader *l, struct plist *pl,
+			       const struct load_entry *e, uint32_t n)
+{
+	uint32_t k = l->pend[e[0].at] >> SEG_SHIFT, m = 1;
+	struct dseg *g;
+
+	while (m < n && l->pend[e[m].at] >> SEG_SHIFT == k)
+		m++;
+	g = dense_room(l->idx, pl, k, m);
+	if (!g)
+		return 0;
+	for (uint32_t i = 0; i < m; i++)
+		dseg_put(g, l->pend[e[i].at] & (SEG_DOCS - 1), e[i].wtf);
+	return m;
+}
+
+/*
+ * Adds the n entries e of pl's term, in ascending doc order and none in
+ * pl yet: what list_insert does for each, with the work of a dense list
+ * shared along each segment's run.
+ */
+static int load_run(struct index_loader *l, struct plist *pl,
+		    const struct load_entry *e, uint32_t n)
 {
 	struct index *idx = l->idx;
 
+	for (uint32_t i = 0, m; i < n; i += m) {
+		if (pl->segs) {
+			m = load_dense_run(l, pl, e + i, n - i);
+			if (!m)
+				return -ENOMEM;
+		} else {
+			uint32_t doc = l->pend[e[i].at];
+
+			m = 1;
+			if (plist_insert(idx, pl, doc, e[i].wtf, idx->dl[doc]))
+				return -ENOMEM;
+		}
+		for (uint32_t j = i; j < i + m; j++) {
+			uint32_t dl = idx->dl[l->pend[e[j].at]];
+
+			if (e[j].wtf > pl->max_wtf)
+				pl->max_wtf = e[j].wtf;
+			if (dl < pl->min_dl)
+				pl->min_dl = dl;
+		}
+		pl->df += m;
+		idx->entries += m;
+		list_reform(idx, pl);
+	}
+	return 0;
+}
+
+/*
+ * Makes the pending entries, term by term.  On failure every pending
+ * posting is taken out again, so each posting is in the index whole or
+ * not at all.  Under the write lock.
+ */
+static int load_flush(struct index_loader *l)
+{
+	struct index *idx = l->idx;
+	int rc = 0;
+
+	if (l->nent)
+		load_sort(l, idx->nlists);
+	for (uint32_t i = 0, j; i < l->nent && !rc; i = j) {
+		for (j = i + 1; j < l->nent && l->ent[j].term == l->ent[i].term;
+		     j++)
+			;
+		rc = load_run(l, &idx->lists[l->ent[i].term], l->ent + i,
+			      j - i);
+	}
+	for (uint32_t i = 0; i < l->npend && rc; i++)
+		doc_forget(idx, l->pend[i]);
+	l->nent = 0;
+	l->npend = 0;
+	return rc;
+}
+
+/*
+ * Applies idx->prep: a new posting gets its doc and leaves its entries
+ * pending; a re-put first makes the pending entries, then goes the way
+ * of index_put.  Under the write lock.
+ */
+static int load_one(struct index_loader *l)
+{
+	struct index *idx = l->idx;
+	struct prep *p = &idx->prep;
+	int64_t doc;
+	int rc;
+
+	if (id_find(idx, p->id, p->id_len) != DOC_END) {
+		rc = load_flush(l);
+		return rc ? rc : put_locked(idx);
+	}
+	rc = resolve_terms(idx);
+	if (!rc)
+		rc = load_room(l, p->nterms);
+	if (rc)
+		return rc;
+	doc = doc_add(idx);
+	if (doc < 0)
+		return (int)doc;
+	doc_set(idx, (uint32_t)doc, &p->hot);
+	idx->live++;
+	idx->total_dl += p->hot.dl;
+	rc = fwd_encode(idx, &idx->cold[doc], p->terms, p->nterms);
+	if (rc) {
+		doc_forget(idx, (uint32_t)doc);
+		return rc;
+	}
+	for (uint32_t i = 0; i < p->nterms; i++)
+		l->ent[l->nent++] = (struct load_entry){
+			.term = p->terms[i].term, .at = (uint16_t)l->npend,
+			.wtf = (uint8_t)p->terms[i].wtf,
+		};
+	l->pend[l->npend++] = (uint32_t)doc;
+	return 0;
+}
+
+/* Applies a prepared batch under one hold of the write lock.  The
+ * writer mutex is held by the loader. */
+static void load_apply(struct index_loader *l, struct load_batch *b)
+{
+	struct index *idx = l->idx;
+	int rc;
+
+	pthread_rwlock_wrlock(&idx->lock);
 	for (uint32_t i = 0; i < b->n && l->rc == 0; i++) {
 		struct prep mine = idx->prep;
-		int rc;
 
 		if (b->rc[i]) {
 			l->invalid += b->rc[i] == -EINVAL;
@@ -1996,16 +3029,18 @@ static void load_apply(struct index_loader *l, struct load_batch *b)
 				l->rc = b->rc[i];
 			continue;
 		}
-		/* put_locked works on idx->prep: lend it this one. */
+		/* The put code works on idx->prep: lend it this one. */
 		idx->prep = b->preps[i];
-		pthread_rwlock_wrlock(&idx->lock);
-		rc = put_locked(idx);
-		pthread_rwlock_unlock(&idx->lock);
+		rc = load_one(l);
 		b->preps[i] = idx->prep;
 		idx->prep = mine;
 		if (rc)
 			l->rc = rc;
 	}
+	rc = load_flush(l);
+	if (rc && l->rc == 0)
+		l->rc = rc;
+	pthread_rwlock_unlock(&idx->lock);
 }
 
 /* Hands the filling batch to the helper, takes back the one it prepared
@@ -2031,10 +3066,7 @@ static void load_step(struct index_loader *l)
 static void prep_destroy(struct prep *p)
 {
 	free(p->terms);
-	free(p->slots);
 	free(p->old);
-	free(p->bits);
-	free(p->bits_wtf);
 	msgpack_zone_destroy(&p->zone);
 }
 
@@ -2045,6 +3077,10 @@ static void loader_free(struct index_loader *l)
 				      .preps[z % LOAD_BATCH_POSTINGS]);
 	free(l->batch[0].raw);
 	free(l->batch[1].raw);
+	free(l->ent);
+	free(l->sorted);
+	free(l->counts);
+	free(l->slots.v);
 	free(l);
 }
 
@@ -2057,6 +3093,11 @@ int index_load_begin(struct index *idx, struct index_loader **out)
 	if (!l)
 		return -ENOMEM;
 	l->idx = idx;
+	l->counts = malloc(sizeof(*l->counts) << LOAD_RADIX_BITS);
+	if (!l->counts) {
+		free(l);
+		return -ENOMEM;
+	}
 	for (; l->zones < 2 * LOAD_BATCH_POSTINGS; l->zones++) {
 		struct prep *p = &l->batch[l->zones / LOAD_BATCH_POSTINGS]
 				  .preps[l->zones % LOAD_BATCH_POSTINGS];
@@ -2151,6 +3192,8 @@ int index_new(struct index **out, const struct ref *ref)
 	pthread_mutex_init(&idx->writer, NULL);
 	idx->ref = ref;
 	idx->bytes = sizeof(*idx);
+	/* no clock yet: the open bitmap holds for none */
+	idx->open_lo = UINT32_MAX;
 	*out = idx;
 	return 0;
 }
@@ -2160,7 +3203,7 @@ void index_free(struct index *idx)
 	if (!idx)
 		return;
 	for (uint32_t t = 0; t < idx->nlists; t++)
-		plist_destroy(&idx->lists[t]);
+		list_destroy(idx, &idx->lists[t]);
 	for (uint32_t d = 0; d < idx->ndocs; d++) {
 		free(idx->cold[d].id);
 		free(idx->cold[d].fwd);
@@ -2174,14 +3217,17 @@ void index_free(struct index *idx)
 	free(idx->edu);
 	free(idx->flags);
 	free(idx->cold);
+	free(idx->win_min_dl);
+	free(idx->open_bits);
 	free(idx->free_docs);
 	free(idx->id_slots);
 	free(idx->id_hash);
 	free(idx->prep.terms);
-	free(idx->prep.slots);
 	free(idx->prep.old);
-	free(idx->prep.bits);
-	free(idx->prep.bits_wtf);
+	free(idx->slots.v);
+	free(idx->sort_bits);
+	free(idx->sort_wtf);
+	free(idx->fwd_buf);
 	msgpack_zone_destroy(&idx->prep.zone);
 	pthread_rwlock_destroy(&idx->lock);
 	pthread_mutex_destroy(&idx->writer);
