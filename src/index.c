@@ -484,23 +484,34 @@ static int plist_split(struct index *idx, struct plist *pl, uint32_t b)
 	return 0;
 }
 
+/* Makes room in block b by doubling it while it is under the largest
+ * size.  Returns 1 when b has room, 0 when it is full at the largest
+ * size (the caller splits or appends), or -ENOMEM. */
+static int plist_grow(struct index *idx, struct plist *pl, uint32_t b)
+{
+	struct pblock *blk = pl->blocks[b];
+
+	if (blk->n < blk->cap)
+		return 1;
+	if (blk->cap >= BLOCK_ENTRIES_MAX)
+		return 0;
+	blk = pblock_resize(idx, blk, (uint16_t)(blk->cap * 2));
+	if (!blk)
+		return -ENOMEM;
+	pl->blocks[b] = blk;
+	return 1;
+}
+
 /* Makes room for one more entry in the block that doc, which is not
  * past the list's last doc, goes to; returns the block's number, or
  * -ENOMEM.  A full block is split in two. */
 static int64_t plist_room(struct index *idx, struct plist *pl, uint32_t doc)
 {
 	uint32_t b = plist_block_for(pl, doc);
-	struct pblock *blk = pl->blocks[b];
+	int rc = plist_grow(idx, pl, b);
 
-	if (blk->n < blk->cap)
-		return b;
-	if (blk->cap < BLOCK_ENTRIES_MAX) {
-		blk = pblock_resize(idx, blk, (uint16_t)(blk->cap * 2));
-		if (!blk)
-			return -ENOMEM;
-		pl->blocks[b] = blk;
-		return b;
-	}
+	if (rc)
+		return rc < 0 ? (int64_t)rc : (int64_t)b;
 	if (plist_split(idx, pl, b))
 		return -ENOMEM;
 	return doc > pl->last[b] ? b + 1 : b;
@@ -511,17 +522,11 @@ static int64_t plist_room(struct index *idx, struct plist *pl, uint32_t doc)
 static int64_t plist_tail(struct index *idx, struct plist *pl)
 {
 	uint32_t b = pl->nblocks - 1;
-	struct pblock *blk = pl->blocks[b];
+	struct pblock *blk;
+	int rc = plist_grow(idx, pl, b);
 
-	if (blk->n < blk->cap)
-		return b;
-	if (blk->cap < BLOCK_ENTRIES_MAX) {
-		blk = pblock_resize(idx, blk, (uint16_t)(blk->cap * 2));
-		if (!blk)
-			return -ENOMEM;
-		pl->blocks[b] = blk;
-		return b;
-	}
+	if (rc)
+		return rc < 0 ? (int64_t)rc : (int64_t)b;
 	/* A full last block is left full, so lists built in doc order keep
 	 * their blocks full; a list that filled one block is long enough
 	 * to fill the next, which starts at full size. */
