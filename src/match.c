@@ -76,6 +76,20 @@
 /* Tokens weighed from one record's text; the rest is ignored. */
 #define TOKENS_MAX 8192u
 
+/* The table tokens_fold() finds a record's repeated tokens with. */
+#define FOLD_SLOTS (2 * TOKENS_MAX)
+_Static_assert((FOLD_SLOTS & (FOLD_SLOTS - 1)) == 0, "a power of two");
+
+struct fold_slot {
+	uint32_t epoch;
+	uint32_t at;                       /* index into the tf array */
+};
+
+struct fold {
+	struct fold_slot *slot;
+	uint32_t epoch;
+};
+
 /* Records read in one read transaction when loading from the store. */
 #define LOAD_PAGE 4096u
 
@@ -536,6 +550,7 @@ struct match {
 	/* Tokenising buffers of the one thread that decodes records. */
 	uint64_t *tok_buf;
 	struct tf *tf_buf;
+	struct fold fold;
 
 	struct match_stats stats;
 	bool started;                      /* built or started */
@@ -705,13 +720,6 @@ static void tokens_add(struct tokens *tk, const char *s, size_t len,
 	text_tokenize(s, len, TEXT_QUERY, token_add, tk);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* A distinct term of a record with its count. */
 struct tf {
 	uint64_t term;
@@ -720,59 +728,86 @@ struct tf {
 	float w;
 };
 
-/* Sorts the tokens and folds them into distinct terms; returns how many
- * (at most tk->len, so tf needs that room). */
-static uint32_t tokens_fold(struct tokens *tk, struct tf *tf)
+/*
+ * Folds the tokens into distinct terms with their counts, in the order
+ * of first appearance, through an open-addressing table of token
+ * positions stamped with an epoch (so it is never cleared): sorting every
+ * record's tokens was most of the start-up.  Returns how many terms (at
+ * most tk->len, so tf needs that room).
+ */
+static uint32_t tokens_fold(struct tokens *tk, struct tf *tf,
+			    struct fold *fo)
 {
 	uint32_t n = 0;
 
-	qsort(tk->t, tk->len, sizeof(*tk->t), cmp_u64);
+	if (++fo->epoch == 0) {
+		memset(fo->slot, 0, FOLD_SLOTS * sizeof(*fo->slot));
+		fo->epoch = 1;
+	}
 	for (uint32_t i = 0; i < tk->len; i++) {
-		if (n && tf[n - 1].term == tk->t[i]) {
-			tf[n - 1].count++;
-			continue;
+		uint64_t term = tk->t[i];
+		uint32_t h = (uint32_t)(term >> 32 ^ term) & (FOLD_SLOTS - 1);
+
+		for (;; h = (h + 1) & (FOLD_SLOTS - 1)) {
+			struct fold_slot *sl = &fo->slot[h];
+
+			if (sl->epoch != fo->epoch) {
+				*sl = (struct fold_slot){ fo->epoch, n };
+				tf[n++] = (struct tf){ term, 1, NONE, 0 };
+				break;
+			}
+			if (tf[sl->at].term == term) {
+				tf[sl->at].count++;
+				break;
+			}
 		}
-		tf[n++] = (struct tf){ tk->t[i], 1, NONE, 0 };
 	}
 	return n;
 }
 
-static int cmp_tf_weight(const void *a, const void *b)
+/* Heavier first; ties to the smaller term index. */
+static bool tf_before(const struct tf *x, const struct tf *y)
 {
-	const struct tf *x = a, *y = b;
-
-	if (x->w != y->w)
-		return x->w > y->w ? -1 : 1;
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static int cmp_term_id(const void *a, const void *b)
-{
-	const struct score_term *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
+	return x->w != y->w ? x->w > y->w : x->idx < y->idx;
 }
 
 /*
  * Keeps the SCORE_TERMS_MAX heaviest terms of tf (weights set), scaled to
- * unit length and sorted by id, in out.  Returns how many.
+ * unit length and sorted by id, in out.  Returns how many.  Selection by
+ * insertion into the kept few: most terms fall below the lightest kept
+ * one at the first comparison.
  */
-static uint8_t terms_keep(struct tf *tf, uint32_t n, struct score_term *out)
+static uint8_t terms_keep(const struct tf *tf, uint32_t n,
+			  struct score_term *out)
 {
+	const struct tf *best[SCORE_TERMS_MAX];
+	uint32_t keep = 0;
 	double norm = 0;
-	uint32_t keep;
 
-	qsort(tf, n, sizeof(*tf), cmp_tf_weight);
-	keep = n < SCORE_TERMS_MAX ? n : SCORE_TERMS_MAX;
-	while (keep && tf[keep - 1].w <= 0)
-		keep--;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j;
+
+		if (tf[i].w <= 0 || (keep == SCORE_TERMS_MAX &&
+				     !tf_before(&tf[i], best[keep - 1])))
+			continue;
+		j = keep < SCORE_TERMS_MAX ? keep++ : keep - 1;
+		for (; j > 0 && tf_before(&tf[i], best[j - 1]); j--)
+			best[j] = best[j - 1];
+		best[j] = &tf[i];
+	}
 	for (uint32_t i = 0; i < keep; i++)
-		norm += (double)tf[i].w * tf[i].w;
+		norm += (double)best[i]->w * best[i]->w;
 	norm = sqrt(norm);
-	for (uint32_t i = 0; i < keep; i++)
-		out[i] = (struct score_term){ tf[i].idx,
-					      (float)(tf[i].w / norm) };
-	qsort(out, keep, sizeof(*out), cmp_term_id);
+	/* Into out by id, again by insertion: at most SCORE_TERMS_MAX. */
+	for (uint32_t i = 0; i < keep; i++) {
+		struct score_term t = { best[i]->idx,
+					(float)(best[i]->w / norm) };
+		uint32_t j = i;
+
+		for (; j > 0 && out[j - 1].id > t.id; j--)
+			out[j] = out[j - 1];
+		out[j] = t;
+	}
 	return (uint8_t)keep;
 }
 
@@ -1130,7 +1165,7 @@ static int resume_terms(struct match *m, const msgpack_object *map,
 	uint32_t n;
 
 	resume_tokens(map, &tk);
-	n = tokens_fold(&tk, m->tf_buf);
+	n = tokens_fold(&tk, m->tf_buf, &m->fold);
 	if (weigh_resume(m, m->tf_buf, n))
 		return -ENOMEM;
 	r->terms_len = terms_keep(m->tf_buf, n, r->terms);
@@ -1249,7 +1284,7 @@ static uint32_t posting_tf(struct match *m, const msgpack_object *map,
 	struct tokens tk = { m->tok_buf, 0, 1 };
 
 	*doc_len = posting_tokens(map, &tk);
-	return tokens_fold(&tk, m->tf_buf);
+	return tokens_fold(&tk, m->tf_buf, &m->fold);
 }
 
 static void posting_scalars(struct match *m, const msgpack_object *map,
@@ -4290,7 +4325,8 @@ int match_new(struct match **out, const struct match_config *cfg,
 	m->cohort_hi = m->year + cfg->cohorts_after;
 	m->tok_buf = malloc(TOKENS_MAX * sizeof(*m->tok_buf));
 	m->tf_buf = malloc(TOKENS_MAX * sizeof(*m->tf_buf));
-	if (locks_init(m) || !m->tok_buf || !m->tf_buf ||
+	m->fold.slot = calloc(FOLD_SLOTS, sizeof(*m->fold.slot));
+	if (locks_init(m) || !m->tok_buf || !m->tf_buf || !m->fold.slot ||
 	    scratch_init(&m->ps, MATCH_LIST_MAX) ||
 	    scratch_init(&m->ss, MATCH_LIST_MAX)) {
 		match_free(m);
@@ -4375,6 +4411,7 @@ void match_free(struct match *m)
 	free(m->half);
 	free(m->tok_buf);
 	free(m->tf_buf);
+	free(m->fold.slot);
 	events_free(m->q_head);
 	free(m);
 }
