@@ -11,7 +11,8 @@
  * the moment it was sent, so a server stall shows in the percentiles
  * instead of quietly slowing the senders down (coordinated omission).
  * Ids, words and cities come from a JSON Lines data set (--data), drawn
- * with Zipf-like popularity.
+ * with Zipf-like popularity; posting.search queries may come from a file
+ * instead (--queries), drawn uniformly.
  *
  * Threads: the main thread parses flags, loads the data set, starts the
  * workers and prints the report.  Workers share only the read-only config
@@ -78,6 +79,8 @@
  * entries; the id pools are bounded by the data set itself. */
 #define DATA_LINE_BYTES_MAX (1u << 20)
 #define POOL_SMALL_MAX 4096u
+/* --queries holds at most this many lines. */
+#define QUERIES_MAX (1u << 24)
 
 #define NS_PER_S 1000000000ull
 
@@ -120,6 +123,7 @@ struct config {
 	uint32_t weights[METHODS_MIXABLE];
 	uint32_t weight_total;
 	const char *data_path;
+	const char *queries_path;
 	const char *json_path;
 	char token[TOKEN_BYTES_MAX + 1];
 	bool has_token;
@@ -170,6 +174,21 @@ struct dataset {
 };
 
 static struct dataset ds;
+
+/*
+ * posting.search queries read from a file (--queries), one per line:
+ * the q text, a tab, and a division code or nothing.  Drawn uniformly:
+ * the file carries its own popularity by repeating queries.
+ */
+struct query {
+	char *q;
+	char *city;             /* NULL: no filter */
+};
+
+static struct {
+	struct query *v;
+	uint32_t count, cap;
+} queries;
 
 /* Every pool, in the order of the letters that name them in the cache. */
 static struct pool *const pools[] = {
@@ -755,6 +774,18 @@ static void pack_search(msgpack_packer *pk, struct rng *r)
 	char q[256];
 	bool city = ds.city_filters.count > 0;
 
+	if (queries.count) {
+		const struct query *qs = &queries.v[rng_below(r,
+							       queries.count)];
+
+		msgpack_pack_array(pk, 1);
+		msgpack_pack_map(pk, qs->city ? 3 : 2);
+		pack_kv_str(pk, "q", qs->q);
+		if (qs->city)
+			pack_kv_str(pk, "city", qs->city);
+		pack_kv_int(pk, "k", 20);
+		return;
+	}
 	snprintf(q, sizeof(q), "%s %s", pool_pick(&ds.words, r, "java"),
 		 pool_pick(&ds.words, r, "python"));
 	msgpack_pack_array(pk, 1);
@@ -1928,6 +1959,8 @@ static void usage(FILE *out)
 	      "                       posting.get, match.get, candidates.get,\n"
 	      "                       posting.search, resume.put, posting.put\n"
 	      "  --data FILE          JSON Lines data set to draw ids from\n"
+	      "  --queries FILE       posting.search queries, one a line:\n"
+	      "                       q, a tab, a division code or nothing\n"
 	      "  --token-file FILE    send hello with this token first\n"
 	      "  --redis              speak RESP: SET once, then GET\n"
 	      "  --value-bytes N      --redis value size (default 600)\n"
@@ -2062,7 +2095,8 @@ static int read_token(const char *path)
 enum {
 	OPT_ADDR = 1, OPT_CONNS, OPT_DEPTH, OPT_THREADS, OPT_DURATION,
 	OPT_REQUESTS, OPT_WARMUP, OPT_RATE, OPT_MIX, OPT_DATA, OPT_TOKEN,
-	OPT_REDIS, OPT_VALUE, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_HELP,
+	OPT_REDIS, OPT_VALUE, OPT_ZIPF, OPT_SEED, OPT_JSON, OPT_QUERIES,
+	OPT_HELP,
 };
 
 static const struct option long_options[] = {
@@ -2082,6 +2116,7 @@ static const struct option long_options[] = {
 	{ "zipf", required_argument, NULL, OPT_ZIPF },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "json", required_argument, NULL, OPT_JSON },
+	{ "queries", required_argument, NULL, OPT_QUERIES },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -2107,6 +2142,7 @@ static int apply_option(int opt, const char *arg)
 	case OPT_ZIPF: return parse_double(arg, 0, &cfg.zipf_s);
 	case OPT_SEED: return parse_u64(arg, 0, UINT64_MAX, &cfg.seed);
 	case OPT_JSON: cfg.json_path = arg; return 0;
+	case OPT_QUERIES: cfg.queries_path = arg; return 0;
 	default: return -EINVAL;
 	}
 }
@@ -2447,6 +2483,130 @@ static int install_signals(void)
 	return sigaction(SIGPIPE, &sa, NULL) ? -errno : 0;
 }
 
+static int grow_queries(void)
+{
+	uint32_t cap = queries.cap ? queries.cap * 2 : 1024;
+	struct query *v;
+
+	if (queries.cap > QUERIES_MAX / 2)
+		return -E2BIG;
+	v = realloc(queries.v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	queries.v = v;
+	queries.cap = cap;
+	return 0;
+}
+
+static void queries_free(void)
+{
+	for (uint32_t i = 0; i < queries.count; i++) {
+		free(queries.v[i].q);
+		free(queries.v[i].city);
+	}
+	free(queries.v);
+	memset(&queries, 0, sizeof(queries));
+}
+
+/*
+ * Parses one line of --queries, its newline already cut, into qs.
+ * Returns NULL or what is wrong with the line.
+ */
+static const char *query_parse(char *line, size_t len, struct query *qs)
+{
+	char *tab = memchr(line, '\t', len);
+
+	if (!tab)
+		return "no tab: want q, a tab, and a division code or nothing";
+	if (tab == line)
+		return "empty q";
+	if (memchr(tab + 1, '\t', len - (size_t)(tab + 1 - line)))
+		return "more than one tab";
+	if (memchr(line, '\0', len))
+		return "a NUL byte";
+	*tab = '\0';
+	qs->q = strdup(line);
+	qs->city = tab[1] ? strdup(tab + 1) : NULL;
+	if (!qs->q || (tab[1] && !qs->city)) {
+		free(qs->q);
+		free(qs->city);
+		return "out of memory";
+	}
+	return NULL;
+}
+
+/*
+ * Reads --queries: every line is q, a tab, and a division code or
+ * nothing (index_bench --make-queries writes such a file).  Lines may end
+ * in \n or \r\n; a UTF-8 byte order mark at the start is skipped.  The
+ * first bad line stops the load with a message naming FILE:LINE.
+ */
+static int queries_load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, *text;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t lineno = 0;
+	const char *why = NULL;
+	int rc = 0;
+
+	if (!f) {
+		rc = -errno;
+		fprintf(stderr, "matchbench: %s: %s\n", path, strerror(-rc));
+		return rc;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		struct query qs;
+
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		text = line;
+		if (lineno == 1 && n >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) {
+			text += 3;
+			n -= 3;
+		}
+		why = query_parse(text, (size_t)n, &qs);
+		if (why)
+			break;
+		if (queries.count == queries.cap && grow_queries()) {
+			free(qs.q);
+			free(qs.city);
+			why = "too many queries";
+			break;
+		}
+		queries.v[queries.count++] = qs;
+	}
+	if (why) {
+		fprintf(stderr, "matchbench: %s:%llu: %s\n", path,
+			(unsigned long long)lineno, why);
+		rc = -EINVAL;
+	} else if (ferror(f)) {
+		fprintf(stderr, "matchbench: %s: %s\n", path, strerror(errno));
+		rc = -EIO;
+	} else if (queries.count == 0) {
+		fprintf(stderr, "matchbench: %s: no queries\n", path);
+		rc = -EINVAL;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* True when a method of the mix draws from the data set. */
+static bool needs_data(void)
+{
+	for (uint32_t m = 0; m < METHODS_MIXABLE; m++) {
+		if (!cfg.weights[m] || m == M_PING)
+			continue;
+		if (m == M_POSTING_SEARCH && queries.count)
+			continue;
+		return true;
+	}
+	return false;
+}
+
 static int prepare(void)
 {
 	uint64_t t0 = clock_ns();
@@ -2456,8 +2616,19 @@ static int prepare(void)
 	run_tag = (uint32_t)time(NULL) ^ ((uint32_t)getpid() << 16);
 	if (cfg.redis && (rc = redis_commands()))
 		return rc;
+	if (cfg.queries_path) {
+		rc = queries_load(cfg.queries_path);
+		if (rc)
+			return rc;
+		fprintf(stderr, "matchbench: %s: %u queries\n",
+			cfg.queries_path, queries.count);
+		if (cfg.redis || !cfg.weights[M_POSTING_SEARCH])
+			fprintf(stderr, "matchbench: --queries: no "
+				"posting.search in the mix, the file is not "
+				"used\n");
+	}
 	if (!cfg.data_path) {
-		if (!cfg.redis && cfg.weights[M_PING] != cfg.weight_total)
+		if (!cfg.redis && needs_data())
 			fprintf(stderr, "matchbench: no --data: ids are "
 				"placeholders and will mostly be not_found\n");
 		return 0;
@@ -2527,8 +2698,11 @@ int main(int argc, char **argv)
 
 	if (rc)
 		return rc > 0 ? 0 : 2;
-	if (install_signals() || prepare())
+	if (install_signals() || prepare()) {
+		data_free();
+		queries_free();
 		return 1;
+	}
 	workers = calloc(cfg.threads, sizeof(*workers));
 	if (!workers)
 		return 1;
@@ -2546,6 +2720,7 @@ int main(int argc, char **argv)
 	if (rc == 0 && tot.all.answered == 0)
 		rc = 1;
 	data_free();
+	queries_free();
 	free(cfg.redis_get);
 	free(cfg.redis_set);
 	return rc;

@@ -1,6 +1,8 @@
 """The tools against the real daemon: matchgen's output loads with no
-rejection, matchctl import reports bad lines by number and exits 2, and an
-export imports back into an empty daemon to the same records."""
+rejection, matchctl import reports bad lines by number and exits 2, an
+export imports back into an empty daemon to the same records, and
+matchbench drives posting.search from a queries file and refuses a bad
+one by file and line."""
 
 import json
 import os
@@ -13,6 +15,10 @@ from harness import TOP, Daemon
 BIN = os.path.join(TOP, "bin")
 MATCHCTL = os.environ.get("MATCHCTL_BIN", os.path.join(BIN, "matchctl"))
 MATCHGEN = os.environ.get("MATCHGEN_BIN", os.path.join(BIN, "matchgen"))
+# The matchbench beside the matchctl under test (the sanitizer build's in
+# the sanitizer run).
+MATCHBENCH = os.environ.get(
+    "MATCHBENCH_BIN", os.path.join(os.path.dirname(MATCHCTL), "matchbench"))
 
 
 def ctl(daemon, *args, stdin=None):
@@ -102,3 +108,42 @@ class TestTools(unittest.TestCase):
         finally:
             other.stop()
             other.cleanup()
+
+    def bench(self, *args):
+        return subprocess.run(
+            [MATCHBENCH, "--addr", "127.0.0.1:%d" % self.daemon.port,
+             "--threads", "1", "--conns", "2"] + list(args),
+            capture_output=True, text=True, timeout=120)
+
+    def test_matchbench_queries_file(self):
+        path = self.generate("--students", "20", "--postings", "30",
+                             "--companies", "5")
+        self.assertEqual(ctl(self.daemon, "import", path).returncode, 0)
+        queries = os.path.join(self.tmp, "queries.tsv")
+        with open(queries, "w") as f:
+            f.write("java python\t440100\n"
+                    "数据分析\t\n"
+                    "c++ 开发\t440000\r\n"
+                    "沟通能力\t440106\n")
+        out = os.path.join(self.tmp, "bench.json")
+        r = self.bench("--mix", "posting.search=1", "--queries", queries,
+                       "--requests", "200", "--json", out)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("4 queries", r.stderr)
+        self.assertNotIn("placeholders", r.stderr)
+        with open(out) as f:
+            res = json.load(f)
+        self.assertEqual(res["errors"], 0, res["errors_by_code"])
+        self.assertGreaterEqual(res["methods"]["posting.search"]["requests"],
+                                200)
+
+    def test_matchbench_refuses_a_bad_queries_line(self):
+        queries = os.path.join(self.tmp, "bad.tsv")
+        with open(queries, "w") as f:
+            f.write("java\t440100\n数据分析\t\njava python 440100\n"
+                    "c++\t\n")
+        r = self.bench("--mix", "posting.search=1", "--queries", queries,
+                       "--requests", "10")
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("%s:3: no tab" % queries, r.stderr)
+        self.assertEqual(r.stdout, "")
