@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -2063,13 +2064,18 @@ static float terms_prune(const struct match *m, const uint32_t *ids,
 	return m->share[SCORE_TEXT] * fminf(cum, sqrtf(sq));
 }
 
-/* The contribution an entry of a list stands for. */
+/*
+ * The contribution an entry of a list stands for.  A place is already
+ * counted at province fit in every posting's base bound, so a location
+ * entry adds only the rest.
+ */
 static float entry_share(const struct match *m, int k, const struct rlist *l,
 			 uint32_t j, float scale)
 {
 	switch (k) {
 	case IX_CAT: return m->share[SCORE_CATEGORY];
-	case IX_LOC: return m->share[SCORE_LOCATION];
+	case IX_LOC:
+		return m->share[SCORE_LOCATION] * (1 - SCORE_FIT_PROVINCE);
 	default: return l->w ? scale * l->w[j] : scale;
 	}
 }
@@ -3570,6 +3576,10 @@ static void *match_main(void *arg)
 {
 	struct match *m = arg;
 
+	/* On Linux a nice value belongs to a thread, named by its tid.
+	 * Only ever raised: lowering it may need privileges. */
+	if (m->cfg.nice > getpriority(PRIO_PROCESS, (id_t)gettid()))
+		setpriority(PRIO_PROCESS, (id_t)gettid(), m->cfg.nice);
 	for (;;) {
 		bool more = pass(m, m->cfg.slice_students);
 		struct timespec ts;

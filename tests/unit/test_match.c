@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #define POSTINGS 70
 #define K 5
 #define RESERVE 2
+#define NICE 7
 #ifndef ROUNDS
 #define ROUNDS 150
 #endif
@@ -881,22 +883,32 @@ static void test_cold_start(const struct match_config *cfg)
 
 struct flag_job {
 	struct match_job job;
+	int nice;
 	volatile int ran;
 };
 
+/* Runs on the match thread: notes the thread's own nice value. */
 static void flag_run(struct match *mm, struct match_job *job)
 {
+	struct flag_job *fj = (struct flag_job *)job;
+
 	(void)mm;
-	__atomic_store_n(&((struct flag_job *)job)->ran, 1, __ATOMIC_RELEASE);
+	errno = 0;
+	fj->nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno)
+		fj->nice = -100;
+	__atomic_store_n(&fj->ran, 1, __ATOMIC_RELEASE);
 }
 
-/* The match thread: changes are applied without anyone draining. */
+/* The match thread: changes are applied without anyone draining, at the
+ * configured nice value, which leaves the calling thread's alone. */
 static void test_thread(void)
 {
-	struct flag_job fj = { { NULL, flag_run, job_cancel }, 0 };
+	struct flag_job fj = { { NULL, flag_run, job_cancel }, 0, 0 };
 	struct match_stats st;
 	uint64_t before;
 	int waited_ms = 0;
+	int own = getpriority(PRIO_PROCESS, (id_t)gettid());
 
 	match_stats_get(m, &st);
 	before = st.applied;
@@ -912,6 +924,8 @@ static void test_thread(void)
 		waited_ms++;
 	}
 	CHECK(fj.ran);
+	CHECK_EQ_INT(fj.nice, own > NICE ? own : NICE);
+	CHECK_EQ_INT(getpriority(PRIO_PROCESS, (id_t)gettid()), own);
 	match_stop(m);
 	match_stats_get(m, &st);
 	CHECK(st.applied > before);
@@ -938,6 +952,7 @@ int main(void)
 	cfg.rebuild_every_s = 0;
 	cfg.queue_events_max = 16;
 	cfg.reload = reload_truth;
+	cfg.nice = NICE;
 	CHECK_EQ_INT(match_new(&m, &cfg, ref, comp), 0);
 	test_reasons_in_order();
 	test_random_changes();
