@@ -2389,6 +2389,12 @@ static void take_from(struct match *m, uint32_t num, uint32_t p, float ub,
 		u32vec_push(refill, num);
 }
 
+/*
+ * offer_all() and take_all() test each bound against the packed floors
+ * first: most students reached fall short, and looking at their records
+ * (a cache miss each) would cost more than everything else a posting
+ * does.
+ */
 static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 {
 	struct score_time t = score_now(m);
@@ -2396,9 +2402,11 @@ static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
+		float ub = m->ss.a[s].sum + base;
 
-		offer_to(m, s, p, m->ss.a[s].sum + base,
-			 m->ss.a[s].ts + m->ss.slack, &t, res);
+		if (ub + EPS >= m->sfloor[s])
+			offer_to(m, s, p, ub, m->ss.a[s].ts + m->ss.slack, &t,
+				 res);
 	}
 }
 
@@ -2409,8 +2417,10 @@ static void take_all(struct match *m, uint32_t p, struct u32vec *refill,
 
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
+		float ub = m->ss.a[s].sum + base;
 
-		take_from(m, s, p, m->ss.a[s].sum + base, refill, res);
+		if (ub + EPS >= m->sfloor[s])
+			take_from(m, s, p, ub, refill, res);
 	}
 }
 
