@@ -34,6 +34,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -3586,9 +3587,12 @@ static void *match_main(void *arg)
 {
 	struct match *m = arg;
 
-	/* On Linux a nice value belongs to a thread, named by its tid.
-	 * Only ever raised: lowering it may need privileges. */
-	if (m->cfg.nice > getpriority(PRIO_PROCESS, (id_t)gettid()))
+	/* Both belong to the thread.  Entering SCHED_IDLE and raising a
+	 * nice value need no privileges; the opposite may. */
+	if (m->cfg.idle)
+		pthread_setschedparam(pthread_self(), SCHED_IDLE,
+				      &(struct sched_param){ 0 });
+	else if (m->cfg.nice > getpriority(PRIO_PROCESS, (id_t)gettid()))
 		setpriority(PRIO_PROCESS, (id_t)gettid(), m->cfg.nice);
 	for (;;) {
 		bool more = pass(m, m->cfg.slice_students);

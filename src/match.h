@@ -66,10 +66,12 @@ struct match_config {
 	uint32_t slice_students;    /* stale lists rebuilt between two looks
 				       at the queue (256) */
 	unsigned build_threads;     /* match_build threads (0: one per core) */
-	/* The match thread's nice value (0 to 19), when above the
-	 * process's: it yields the cores to the network threads, so that a
-	 * long rerank or list building in the background costs queries
-	 * little latency. */
+	/* The match thread's priority, so that a long rerank or list
+	 * building in the background costs queries little latency: with
+	 * idle, Linux's SCHED_IDLE (it runs when no other thread wants the
+	 * core, and gives way at once when one does); else its nice value
+	 * (0 to 19), when above the process's. */
+	bool idle;
 	int nice;
 	/* The clock in Unix seconds; NULL: time(). */
 	int64_t (*clock)(void *ctx);

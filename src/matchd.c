@@ -44,6 +44,7 @@ struct options {
 	const char *token_file;
 	unsigned threshold;
 	unsigned long long build_lists_max;
+	bool match_idle;
 	int match_nice;
 	enum log_level log_level;
 	bool log_json;
@@ -78,8 +79,9 @@ static void usage(FILE *f)
 	"  --build-lists-max N       build every list before serving up to\n"
 	"                            N students, else in the background\n"
 	"                            (100000)\n"
-	"  --match-nice N            the match thread's nice value, 0 to 19;\n"
-	"                            queries come first (10)\n"
+	"  --match-priority P        the match thread's: idle (runs on cores\n"
+	"                            queries leave free), or a nice value\n"
+	"                            0 to 19 (idle)\n"
 	"  --help, --version\n", f);
 }
 
@@ -157,7 +159,7 @@ enum {
 	OPT_STALL, OPT_MAX_OUT, OPT_MAX_MSG, OPT_MAX_STR, OPT_MAX_LIST,
 	OPT_MAX_DEPTH, OPT_MAP_MAX, OPT_COMPL, OPT_THRESHOLD, OPT_PUSH_SCORE,
 	OPT_PUSH_RANK, OPT_PUSH_CAP, OPT_PUSH_RETENTION, OPT_BUILD_MAX,
-	OPT_MATCH_NICE,
+	OPT_MATCH_PRIO,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -187,7 +189,7 @@ static const struct option long_options[] = {
 	{ "push-daily-cap", required_argument, NULL, OPT_PUSH_CAP },
 	{ "push-retention", required_argument, NULL, OPT_PUSH_RETENTION },
 	{ "build-lists-max", required_argument, NULL, OPT_BUILD_MAX },
-	{ "match-nice", required_argument, NULL, OPT_MATCH_NICE },
+	{ "match-priority", required_argument, NULL, OPT_MATCH_PRIO },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -199,10 +201,10 @@ static int set_number(struct options *o, int opt, const char *arg)
 	unsigned long long v;
 	unsigned long long hi = opt == OPT_THRESHOLD ? 100 : 1ull << 40;
 
-	if (opt == OPT_MATCH_NICE)
+	if (opt == OPT_MATCH_PRIO)
 		hi = 19;
 	if (parse_u64(arg, opt == OPT_THRESHOLD || opt == OPT_BUILD_MAX ||
-		      opt == OPT_MATCH_NICE ? 0 : 1, hi, &v))
+		      opt == OPT_MATCH_PRIO ? 0 : 1, hi, &v))
 		return -EINVAL;
 	switch (opt) {
 	case OPT_THREADS: o->net.threads = (unsigned)v; break;
@@ -220,7 +222,7 @@ static int set_number(struct options *o, int opt, const char *arg)
 	case OPT_PUSH_CAP: o->push.daily_cap = (unsigned)v; break;
 	case OPT_PUSH_RETENTION: o->push.retention_s = (unsigned)v; break;
 	case OPT_BUILD_MAX: o->build_lists_max = v; break;
-	case OPT_MATCH_NICE: o->match_nice = (int)v; break;
+	case OPT_MATCH_PRIO: o->match_nice = (int)v; break;
 	default: return -EINVAL;
 	}
 	return 0;
@@ -236,6 +238,9 @@ static int set_option(struct options *o, int opt, const char *arg)
 	case OPT_COMPL: o->completeness_path = arg; return 0;
 	case OPT_LOG_JSON: o->log_json = true; return 0;
 	case OPT_LOG_LEVEL: return log_level_parse(arg, &o->log_level);
+	case OPT_MATCH_PRIO:
+		o->match_idle = strcmp(arg, "idle") == 0;
+		return o->match_idle ? 0 : set_number(o, opt, arg);
 	case OPT_PUSH_SCORE: return parse_fraction(arg, &o->push.score_min);
 	case OPT_SYNC:
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
@@ -259,7 +264,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 	push_config_default(&o->push);
 	o->threshold = 60;
 	o->build_lists_max = 100000;
-	o->match_nice = 10;
+	o->match_idle = true;
 	o->log_level = LOG_INFO;
 	while ((opt = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
 		if (opt == OPT_HELP) {
@@ -468,6 +473,7 @@ static int build_match(struct daemon *d)
 	cfg.on_batch_end = flush_pushes;
 	cfg.push_ctx = d->push;
 	cfg.offer_on_build = true;
+	cfg.idle = d->opt.match_idle;
 	cfg.nice = d->opt.match_nice;
 	rc = match_new(&d->match, &cfg, d->ref, d->comp);
 	if (!rc)

@@ -10,6 +10,7 @@
  * again), jobs, and the match thread itself.  The clock is the test's.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -883,11 +884,11 @@ static void test_cold_start(const struct match_config *cfg)
 
 struct flag_job {
 	struct match_job job;
-	int nice;
+	int nice, policy;
 	volatile int ran;
 };
 
-/* Runs on the match thread: notes the thread's own nice value. */
+/* Runs on the match thread: notes the thread's own priority. */
 static void flag_run(struct match *mm, struct match_job *job)
 {
 	struct flag_job *fj = (struct flag_job *)job;
@@ -897,17 +898,27 @@ static void flag_run(struct match *mm, struct match_job *job)
 	fj->nice = getpriority(PRIO_PROCESS, (id_t)gettid());
 	if (errno)
 		fj->nice = -100;
+	fj->policy = sched_getscheduler(0);
 	__atomic_store_n(&fj->ran, 1, __ATOMIC_RELEASE);
+}
+
+/* Waits for a job on a started match thread; the deadline only stops a
+ * broken run from hanging. */
+static void flag_wait(struct flag_job *fj)
+{
+	for (int waited_ms = 0; !__atomic_load_n(&fj->ran, __ATOMIC_ACQUIRE) &&
+				waited_ms < 20000; waited_ms++)
+		usleep(1000);
+	CHECK(fj->ran);
 }
 
 /* The match thread: changes are applied without anyone draining, at the
  * configured nice value, which leaves the calling thread's alone. */
 static void test_thread(void)
 {
-	struct flag_job fj = { { NULL, flag_run, job_cancel }, 0, 0 };
+	struct flag_job fj = { { NULL, flag_run, job_cancel }, 0, 0, 0 };
 	struct match_stats st;
 	uint64_t before;
-	int waited_ms = 0;
 	int own = getpriority(PRIO_PROCESS, (id_t)gettid());
 
 	match_stats_get(m, &st);
@@ -916,21 +927,32 @@ static void test_thread(void)
 	for (int i = 0; i < 10; i++)
 		random_op();
 	CHECK_EQ_INT(match_submit(m, &fj.job), 0);
-	/* A bounded wait for the thread; the deadline only stops a broken
-	 * run from hanging. */
-	while (!__atomic_load_n(&fj.ran, __ATOMIC_ACQUIRE) &&
-	       waited_ms < 20000) {
-		usleep(1000);
-		waited_ms++;
-	}
-	CHECK(fj.ran);
+	flag_wait(&fj);
 	CHECK_EQ_INT(fj.nice, own > NICE ? own : NICE);
+	CHECK_EQ_INT(fj.policy, SCHED_OTHER);
 	CHECK_EQ_INT(getpriority(PRIO_PROCESS, (id_t)gettid()), own);
 	match_stop(m);
 	match_stats_get(m, &st);
 	CHECK(st.applied > before);
 	CHECK_EQ_INT(match_on_student(m, "S9999", 5, NULL, 0), -ESHUTDOWN);
 	check_all();
+}
+
+/* With idle, the match thread runs under SCHED_IDLE. */
+static void test_thread_idle(struct match_config cfg)
+{
+	struct flag_job fj = { { NULL, flag_run, job_cancel }, 0, -1, 0 };
+	struct match *mi;
+
+	cfg.idle = true;
+	CHECK_EQ_INT(match_new(&mi, &cfg, ref, comp), 0);
+	CHECK_EQ_INT(match_start(mi), 0);
+	CHECK_EQ_INT(match_submit(mi, &fj.job), 0);
+	flag_wait(&fj);
+	CHECK_EQ_INT(fj.policy, SCHED_IDLE);
+	CHECK_EQ_INT(sched_getscheduler(0), SCHED_OTHER);
+	match_stop(mi);
+	match_free(mi);
 }
 
 int main(void)
@@ -961,6 +983,7 @@ int main(void)
 	test_overflow();
 	test_cold_start(&cfg);
 	test_thread();
+	test_thread_idle(cfg);
 	match_free(m);
 	for (int i = 0; i < STUDENTS; i++) {
 		drop(&students[i]);
