@@ -855,6 +855,27 @@ static void api_stats_store(msgpack_packer *pk, const struct store_stats *s)
 	api_pack_kv(pk, "queue", s->queue_ops);
 }
 
+/* The match thread's state: whether it keeps up, and how far behind. */
+static void api_stats_match(msgpack_packer *pk, struct match *m)
+{
+	struct match_stats ms;
+
+	match_stats_get(m, &ms);
+	rpc_pack_str(pk, "match");
+	msgpack_pack_map(pk, 11);
+	api_pack_kv(pk, "students", ms.students);
+	api_pack_kv(pk, "eligible", ms.eligible);
+	api_pack_kv(pk, "postings", ms.postings);
+	api_pack_kv(pk, "stale", ms.stale);
+	api_pack_kv(pk, "queue", ms.queue);
+	api_pack_kv(pk, "applied", ms.applied);
+	api_pack_kv(pk, "dropped", ms.dropped);
+	api_pack_kv(pk, "reloads", ms.reloads);
+	api_pack_kv(pk, "rebuilt", ms.rebuilt);
+	api_pack_kv(pk, "offers", ms.offers);
+	api_pack_kv(pk, "lag_us_max", ms.lag_us_max);
+}
+
 static void api_stats(struct rpc_call *call)
 {
 	struct rpc_server *srv = call->conn->worker->server;
@@ -867,7 +888,8 @@ static void api_stats(struct rpc_call *call)
 		stats_sum(&sum, &srv->workers[i]->stats);
 	store_stats_get(api_of(call)->store, &ss);
 	pk = rpc_reply(call);
-	msgpack_pack_map(pk, api_of(call)->push ? 11 : 10);
+	msgpack_pack_map(pk, 10 + (api_of(call)->push != NULL) +
+			     (api_of(call)->match != NULL));
 	rpc_pack_str(pk, "version");
 	rpc_pack_str(pk, srv->version);
 	api_pack_kv(pk, "uptime_s",
@@ -882,6 +904,8 @@ static void api_stats(struct rpc_call *call)
 		push_stats_pack(api_of(call)->push,
 				call->conn->worker->reader, pk);
 	}
+	if (api_of(call)->match)
+		api_stats_match(pk, api_of(call)->match);
 	rpc_reply_end(call);
 }
 

@@ -22,6 +22,11 @@ class TestBasics(DaemonTest):
             self.assertIn(key, stats)
         self.assertGreaterEqual(stats["requests"]["ping"], 1)
         self.assertEqual(stats["records"]["student"], 0)
+        self.assertEqual(stats["match"]["students"], 0)
+        for key in ("eligible", "postings", "stale", "queue", "applied",
+                    "dropped", "reloads", "rebuilt", "offers",
+                    "lag_us_max"):
+            self.assertIn(key, stats["match"])
 
     def test_unknown_method(self):
         err = self.c.error("no.such.method")
