@@ -1,5 +1,5 @@
-"""The msgpack-RPC client pieces bench/push-latency, bench/absorb and
-bench/rerank-loop share: a connection, one call and its answer, and new
+"""The msgpack-RPC client pieces bench/push-latency, bench/absorb,
+bench/rerank-loop and bench/search-wire share: a connection, one call and its answer, and new
 postings made from a generated data set's.  Debian's python3-msgpack."""
 
 import json

@@ -201,10 +201,8 @@ static int set_number(struct options *o, int opt, const char *arg)
 	unsigned long long v;
 	unsigned long long hi = opt == OPT_THRESHOLD ? 100 : 1ull << 40;
 
-	if (opt == OPT_MATCH_PRIO)
-		hi = 19;
-	if (parse_u64(arg, opt == OPT_THRESHOLD || opt == OPT_BUILD_MAX ||
-		      opt == OPT_MATCH_PRIO ? 0 : 1, hi, &v))
+	if (parse_u64(arg, opt == OPT_THRESHOLD || opt == OPT_BUILD_MAX ? 0
+		      : 1, hi, &v))
 		return -EINVAL;
 	switch (opt) {
 	case OPT_THREADS: o->net.threads = (unsigned)v; break;
@@ -222,7 +220,6 @@ static int set_number(struct options *o, int opt, const char *arg)
 	case OPT_PUSH_CAP: o->push.daily_cap = (unsigned)v; break;
 	case OPT_PUSH_RETENTION: o->push.retention_s = (unsigned)v; break;
 	case OPT_BUILD_MAX: o->build_lists_max = v; break;
-	case OPT_MATCH_PRIO: o->match_nice = (int)v; break;
 	default: return -EINVAL;
 	}
 	return 0;
@@ -238,9 +235,17 @@ static int set_option(struct options *o, int opt, const char *arg)
 	case OPT_COMPL: o->completeness_path = arg; return 0;
 	case OPT_LOG_JSON: o->log_json = true; return 0;
 	case OPT_LOG_LEVEL: return log_level_parse(arg, &o->log_level);
-	case OPT_MATCH_PRIO:
+	case OPT_MATCH_PRIO: {
+		unsigned long long nice;
+
 		o->match_idle = strcmp(arg, "idle") == 0;
-		return o->match_idle ? 0 : set_number(o, opt, arg);
+		if (o->match_idle)
+			return 0;
+		if (parse_u64(arg, 0, 19, &nice))
+			return -EINVAL;
+		o->match_nice = (int)nice;
+		return 0;
+	}
 	case OPT_PUSH_SCORE: return parse_fraction(arg, &o->push.score_min);
 	case OPT_SYNC:
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
