@@ -483,6 +483,20 @@ struct match {
 	 * -1 when it takes anything; FLT_MAX when it takes nothing), kept
 	 * apart so that most offers are refused without touching a slot. */
 	float *sfloor;
+	/* By student: what the hard filters read, kept apart for the same
+	 * reason. */
+	struct score_gate *sgate;
+	/* Students by each major code that accepts theirs (a major, its
+	 * class, its discipline), so that a posting naming majors reaches
+	 * only the students it can take: sbits marks them while the posting
+	 * is offered.  majors_off: an allocation failed, the lists may miss
+	 * students, and every posting reaches everyone. */
+	struct imap majors;
+	struct u32vec *mlists;
+	uint32_t mlists_len, mlists_cap;
+	uint64_t *sbits;
+	uint32_t sbits_cap;
+	bool majors_off;
 
 	/* Postings.  pdir_lock guards p_ids and pending_hides, which the
 	 * writer thread reads. */
@@ -2024,6 +2038,124 @@ static int base_refile(struct match *m)
 	return 0;
 }
 
+/* ---- students by major ---- */
+
+/* The keys of the posting codes that accept major: one per length of
+ * code (2, 4 or 6 digits) up to the major's own. */
+static uint8_t major_keys(struct score_major major, uint64_t key[3])
+{
+	static const uint32_t scale[] = { 1, 100, 10000 };
+	uint8_t n = 0;
+
+	for (uint8_t d = 2; d <= 6 && d <= major.digits; d += 2) {
+		uint32_t drop = major.digits - d;
+
+		if (drop % 2)
+			break;
+		key[n++] = (uint64_t)d << 32 | major.code / scale[drop / 2];
+	}
+	return n;
+}
+
+static void major_unlist(struct match *m, uint32_t num,
+			 struct score_major major)
+{
+	uint64_t key[3];
+	uint8_t n = major_keys(major, key);
+
+	for (uint8_t i = 0; i < n; i++) {
+		uint32_t at = imap_get(&m->majors, key[i]);
+		struct u32vec *v;
+
+		if (at == NONE)
+			continue;
+		v = &m->mlists[at];
+		for (uint32_t j = 0; j < v->len; j++) {
+			if (v->v[j] == num) {
+				v->v[j] = v->v[--v->len];
+				break;
+			}
+		}
+	}
+}
+
+static int major_list(struct match *m, uint32_t num, struct score_major major)
+{
+	uint64_t key[3];
+	uint8_t n = major_keys(major, key);
+
+	for (uint8_t i = 0; i < n; i++) {
+		uint32_t at = imap_get(&m->majors, key[i]);
+
+		if (at == NONE) {
+			if (grow((void **)&m->mlists, &m->mlists_cap,
+				 m->mlists_len + 1, sizeof(*m->mlists)) ||
+			    imap_put(&m->majors, key[i], m->mlists_len))
+				return -ENOMEM;
+			at = m->mlists_len++;
+		}
+		if (u32vec_push(&m->mlists[at], num))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Moves student num from the lists of was to those of now. */
+static void major_move(struct match *m, uint32_t num, struct score_major was,
+		       struct score_major now)
+{
+	if (m->majors_off ||
+	    (was.code == now.code && was.digits == now.digits))
+		return;
+	major_unlist(m, num, was);
+	if (major_list(m, num, now))
+		m->majors_off = true;
+}
+
+/*
+ * Sets (on) or clears the bit of every student some major of pp accepts;
+ * false when pp names no majors or they cannot narrow the students.
+ */
+static bool major_mark(struct match *m, const struct score_posting *pp,
+		       bool on)
+{
+	uint32_t words = (m->st_len + 63) / 64;
+
+	if (!pp->majors_len || m->majors_off)
+		return false;
+	for (uint16_t i = 0; i < pp->majors_len; i++) {
+		if (pp->majors[i].digits % 2 || pp->majors[i].digits > 6)
+			return false;
+	}
+	if (on && grow((void **)&m->sbits, &m->sbits_cap, words,
+		       sizeof(*m->sbits)))
+		return false;
+	for (uint16_t i = 0; i < pp->majors_len; i++) {
+		struct score_major c = pp->majors[i];
+		uint32_t at = imap_get(&m->majors, (uint64_t)c.digits << 32 |
+							   c.code);
+		const struct u32vec *v;
+
+		if (at == NONE)
+			continue;
+		v = &m->mlists[at];
+		for (uint32_t j = 0; j < v->len; j++) {
+			uint32_t s = v->v[j];
+
+			if (on)
+				m->sbits[s / 64] |= 1ull << (s % 64);
+			else
+				m->sbits[s / 64] &= ~(1ull << (s % 64));
+		}
+	}
+	return true;
+}
+
+static bool bit_has(const uint64_t *bits, uint32_t x)
+{
+	return !bits || (bits[x / 64] >> (x % 64) & 1);
+}
+
 /* ---- computing a list from scratch ---- */
 
 /*
@@ -2081,12 +2213,13 @@ static float entry_share(const struct match *m, int k, const struct rlist *l,
 	}
 }
 
-/* Adds every list entry of keys ks in index ix to sc.  scale[k][i] is
- * what an entry's weight is multiplied by. */
+/* Adds every list entry of keys ks in index ix to sc, or only those
+ * whose bit is set in only.  scale[k][i] is what an entry's weight is
+ * multiplied by. */
 static void accumulate(const struct match *m, struct mscratch *sc,
 		       const struct rindex *ix, const struct keyset *ks,
 		       const float scale[IX_KINDS][SCORE_TERMS_MAX],
-		       const bool *skip_terms)
+		       const bool *skip_terms, const uint64_t *only)
 {
 	for (int k = 0; k < IX_KINDS; k++) {
 		for (uint8_t i = 0; i < ks->n[k]; i++) {
@@ -2096,10 +2229,13 @@ static void accumulate(const struct match *m, struct mscratch *sc,
 			if (key >= ix[k].cap || (k == IX_TERM && skip_terms[i]))
 				continue;
 			l = &ix[k].l[key];
-			for (uint32_t j = 0; j < l->len; j++)
-				acc_add(sc, l->v[j],
-					entry_share(m, k, l, j, scale[k][i]),
-					k == IX_TERM || k == IX_SKILL);
+			for (uint32_t j = 0; j < l->len; j++) {
+				if (bit_has(only, l->v[j]))
+					acc_add(sc, l->v[j],
+						entry_share(m, k, l, j,
+							    scale[k][i]),
+						k == IX_TERM || k == IX_SKILL);
+			}
 		}
 	}
 }
@@ -2120,7 +2256,7 @@ static void student_accumulate(struct match *m, struct mscratch *sc,
 	sc->slack = terms_prune(m, ks->k[IX_TERM], ks->w[IX_TERM],
 				ks->n[IX_TERM], m->tmax_p, m->tmax_p_cap, skip);
 	accumulate(m, sc, m->pidx, ks, (const float (*)[SCORE_TERMS_MAX])scale,
-		   skip);
+		   skip, NULL);
 }
 
 /*
@@ -2289,18 +2425,22 @@ static int student_rebuild(struct match *m, uint32_t num)
 /* Adds the students a posting reaches to m->ss with an upper bound of
  * the reached features, then the students whose last entry its bound for
  * the others can beat.  m->ss.slack gets what pruning adds to every
- * bound, which the caller adds to the posting's base. */
-static int posting_reach(struct match *m, uint32_t num)
+ * bound, which the caller adds to the posting's base.  With qualified,
+ * only students its majors accept: the ones an offer can go to (a
+ * posting leaving looks at everyone who may hold it). */
+static int posting_reach(struct match *m, uint32_t num, bool qualified)
 {
 	const struct mposting *p = posting_at(m, num);
 	struct mscratch *sc = &m->ss;
 	float scale[IX_KINDS][SCORE_TERMS_MAX];
 	bool skip[SCORE_TERMS_MAX];
 	struct keyset ks;
+	const uint64_t *only;
 	float bound;
 
 	if (scratch_reserve(sc, m->st_len) || posting_keys(m, &p->pp, &ks))
 		return -ENOMEM;
+	only = qualified && major_mark(m, &p->pp, true) ? m->sbits : NULL;
 	scratch_epoch(sc);
 	sc->oom = false;
 	for (uint8_t i = 0; i < ks.n[IX_TERM]; i++)
@@ -2310,15 +2450,19 @@ static int posting_reach(struct match *m, uint32_t num)
 	sc->slack = terms_prune(m, ks.k[IX_TERM], ks.w[IX_TERM],
 				ks.n[IX_TERM], m->tmax_s, m->tmax_s_cap, skip);
 	accumulate(m, sc, m->sidx, &ks,
-		   (const float (*)[SCORE_TERMS_MAX])scale, skip);
+		   (const float (*)[SCORE_TERMS_MAX])scale, skip, only);
 	bound = p->base + sc->slack + EPS;
 	for (int b = 0; b <= WEAK_ALL; b++) {
 		if (b < WEAK_ALL && b > bucket_of(bound, WEAK_BUCKETS))
 			continue;
 		for (uint32_t s = m->weak_head[b]; s != NONE;
-		     s = m->st[s].wnext)
-			acc_add(sc, s, 0, false);
+		     s = m->st[s].wnext) {
+			if (bit_has(only, s))
+				acc_add(sc, s, 0, false);
+		}
 	}
+	if (only)
+		major_mark(m, &p->pp, false);
 	return sc->oom ? -ENOMEM : 0;
 }
 
@@ -2394,17 +2538,27 @@ static void take_from(struct match *m, uint32_t num, uint32_t p, float ub,
  * offer_all() and take_all() test each bound against the packed floors
  * first: most students reached fall short, and looking at their records
  * (a cache miss each) would cost more than everything else a posting
- * does.
+ * does.  offer_all() then asks the packed gate: most of the rest fail a
+ * hard filter (a posting's majors, mostly), and of the others many fall
+ * short once their major, pay and province are known.
  */
 static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 {
 	struct score_time t = score_now(m);
+	const struct score_posting *pp = &posting_at(m, p)->pp;
 	float base = posting_base(m, p) + m->ss.slack;
 
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
 		float ub = m->ss.a[s].sum + base;
 
+		const struct score_gate *g = &m->sgate[s];
+
+		if (ub + EPS < m->sfloor[s] ||
+		    !score_gate_pass(g, pp))
+			continue;
+		ub = m->ss.a[s].sum + m->ss.slack +
+		     score_gate_bound(&m->cfg.score, g, pp, m->fresh_at);
 		if (ub + EPS >= m->sfloor[s])
 			offer_to(m, s, p, ub, m->ss.a[s].ts + m->ss.slack, &t,
 				 res);
@@ -2657,7 +2811,7 @@ static int posting_leave(struct match *m, uint32_t num, struct u32vec *refill,
 
 	if (!posting_at(m, num)->live)
 		return 0;
-	rc = posting_reach(m, num);
+	rc = posting_reach(m, num, false);
 	posting_go_dark(m, num);
 	if (rc)
 		return rc;
@@ -2671,7 +2825,7 @@ static int posting_enter(struct match *m, uint32_t num,
 	int rc = posting_go_live(m, num);
 
 	if (!rc)
-		rc = posting_reach(m, num);
+		rc = posting_reach(m, num, true);
 	if (!rc)
 		offer_all(m, num, res);
 	return rc;
@@ -2852,7 +3006,11 @@ static int student_alloc(struct match *m, const char *id, uint32_t *out)
 	if (m->st_free.len) {
 		num = m->st_free.v[--m->st_free.len];
 	} else {
+		uint32_t gcap = m->st_cap;
+
 		if (grow((void **)&m->st, &cap, m->st_len + 1, sizeof(*m->st)))
+			goto out;
+		if (grow((void **)&m->sgate, &gcap, cap, sizeof(*m->sgate)))
 			goto out;
 		if (grow((void **)&m->sfloor, &m->st_cap, cap,
 			 sizeof(*m->sfloor)))
@@ -2862,6 +3020,7 @@ static int student_alloc(struct match *m, const char *id, uint32_t *out)
 	student_init(&m->st[num], copy);
 	stat_add(&m->stats.students, 1);
 	m->sfloor[num] = FLT_MAX;
+	m->sgate[num] = score_gate_of(&m->st[num].sp);
 	rc = idmap_add(&m->st_ids, copy, num);
 	if (rc) {
 		m->st[num].id = NULL;
@@ -3043,6 +3202,8 @@ static int student_put(struct match *m, const void *bytes, size_t len)
 	old = indexed_keys(m, num, &oldks);
 	m->st[num].seen = m->reload_round;
 	student_apply_facts(&m->st[num], &f);
+	major_move(m, num, m->sgate[num].major, m->st[num].sp.major);
+	m->sgate[num] = score_gate_of(&m->st[num].sp);
 	keep_bytes(m, &m->st[num].student_bytes, &m->st[num].student_len,
 		   bytes, len);
 	if (m->st[num].has_resume && half_get(m, num, true, &r) == 0)
@@ -3064,6 +3225,8 @@ static void student_delete(struct match *m, const char *id)
 	if (num == NONE)
 		return;
 	index_diff(m, SIDE_STUDENT, num, indexed_keys(m, num, &ks), NULL);
+	major_move(m, num, m->sgate[num].major, (struct score_major){ 0, 0 });
+	m->sgate[num] = (struct score_gate){ 0 };
 	weak_unlink(m, num);
 	stale_clear(m, num);
 	student_release(m, num);
@@ -3080,6 +3243,7 @@ static void resume_set(struct match *m, uint32_t num, const struct rfacts *r,
 	s->has_resume = r != NULL;
 	if (!r)
 		resume_clear(&s->sp);
+	m->sgate[num] = score_gate_of(&s->sp);
 }
 
 static int resume_put(struct match *m, const void *bytes, size_t len)
@@ -3903,7 +4067,7 @@ int match_candidates(struct match *m, const char *posting_id, size_t len,
 	if (r.cap == 0 || r.cap > MATCH_LIST_MAX)
 		return r.cap ? -EINVAL : 0;
 	r.e = malloc(r.cap * sizeof(*r.e));
-	if (!r.e || posting_reach(m, p)) {
+	if (!r.e || posting_reach(m, p, false)) {
 		free(r.e);
 		return -ENOMEM;
 	}
@@ -3977,7 +4141,7 @@ void match_rerank_postings(struct match *m, const char *const *ids,
 			out->unknown++;
 			continue;
 		}
-		if (posting_reach(m, p)) {
+		if (posting_reach(m, p, false)) {
 			rebuild_everything(m);
 			continue;
 		}
@@ -4424,10 +4588,16 @@ void match_free(struct match *m)
 	imap_free(&m->skills);
 	imap_free(&m->cats);
 	imap_free(&m->locs);
+	imap_free(&m->majors);
+	for (uint32_t i = 0; i < m->mlists_len; i++)
+		u32vec_free(&m->mlists[i]);
+	free(m->mlists);
+	free(m->sbits);
 	free(m->df);
 	free(m->tmax_s);
 	free(m->tmax_p);
 	free(m->sfloor);
+	free(m->sgate);
 	free(m->loc_code);
 	scratch_free(&m->ps);
 	scratch_free(&m->ss);

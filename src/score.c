@@ -244,6 +244,45 @@ uint32_t score_filters(const struct score_student *s,
 	return failed;
 }
 
+static uint64_t province_bit(uint32_t code)
+{
+	return 1ull << (code / 10000 % 64);
+}
+
+struct score_gate score_gate_of(const struct score_student *s)
+{
+	struct score_gate g = {
+		.major = s->major,
+		.directed = s->directed,
+		.salary_min = s->salary_min,
+		.salary_max = s->salary_max,
+		.grad_year = s->grad_year,
+		.education = s->education,
+		.political = s->political,
+	};
+
+	for (uint8_t i = 0; i < s->cities_len; i++)
+		g.provinces |= province_bit(s->cities[i]);
+	if (!s->cities_len && s->origin)
+		g.provinces |= province_bit(s->origin);
+	return g;
+}
+
+bool score_gate_pass(const struct score_gate *g,
+		     const struct score_posting *p)
+{
+	bool major = !p->majors_len;
+
+	if (g->education < p->education_min ||
+	    !cohort_has(p->cohorts, g->grad_year) ||
+	    !political_met(p->political, g->political) ||
+	    (g->directed && !score_division_inside(p->city, g->directed)))
+		return false;
+	for (uint16_t i = 0; i < p->majors_len && !major; i++)
+		major = score_major_accepts(p->majors[i], g->major);
+	return major;
+}
+
 float score_text(const struct score_student *s,
 		 const struct score_posting *p)
 {
@@ -470,6 +509,28 @@ void score_explain(const struct score_config *cfg,
 		out->score = 0;
 		memset(out->contribution, 0, sizeof(out->contribution));
 	}
+}
+
+float score_gate_bound(const struct score_config *cfg,
+		       const struct score_gate *g,
+		       const struct score_posting *p, int64_t fresh_at)
+{
+	struct score_student s = {
+		.salary_min = g->salary_min,
+		.salary_max = g->salary_max,
+		.major = g->major,
+	};
+	float sum = weight_sum(cfg), bound;
+
+	if (sum <= 0)
+		return 0;
+	bound = cfg->weight[SCORE_MAJOR] * score_major(&s, p) +
+		cfg->weight[SCORE_SALARY] * score_salary(&s, p) +
+		cfg->weight[SCORE_FRESHNESS] *
+			score_freshness(cfg, p, fresh_at);
+	if (p->city && (g->provinces & province_bit(p->city)))
+		bound += cfg->weight[SCORE_LOCATION] * SCORE_FIT_PROVINCE;
+	return bound / sum;
 }
 
 float score_bound_unreached(const struct score_config *cfg,

@@ -179,6 +179,39 @@ struct score_time {
 	int64_t fresh_at;
 };
 
+/*
+ * What the student-side filters read, with the wished pay and the
+ * provinces the location feature can find, packed into 32 bytes so that
+ * a caller testing many students against one posting can keep them apart
+ * from the rest of each profile.
+ */
+struct score_gate {
+	struct score_major major;
+	uint32_t directed;
+	int32_t salary_min, salary_max;
+	uint16_t grad_year;
+	uint8_t education, political;
+	uint64_t provinces;   /* bit province code % 64 of every place */
+};
+
+struct score_gate score_gate_of(const struct score_student *s);
+
+/* Every filter but SCORE_OPEN passes: the same answer as score_filters()
+ * without that bit, from the packed facts alone. */
+bool score_gate_pass(const struct score_gate *g,
+		     const struct score_posting *p);
+
+/*
+ * What major, salary and freshness add for the student g stands for,
+ * exactly, plus the location feature at province fit when p lies in a
+ * province of g: at most score_bound_unreached(), and like it a bound of
+ * the rest for a student sharing no term, skill, category or city key
+ * with p.
+ */
+float score_gate_bound(const struct score_config *cfg,
+		       const struct score_gate *g,
+		       const struct score_posting *p, int64_t fresh_at);
+
 /* A bit per failed filter (1u << enum score_filter); 0 when all pass. */
 uint32_t score_filters(const struct score_student *s,
 		       const struct score_posting *p, int64_t now);

@@ -193,6 +193,54 @@ static void test_filter_majors(void)
 	CHECK_EQ_INT(score_filters(&s, &p, NOW), 0);
 }
 
+/* The packed gate answers as the filters do, but for the open filter,
+ * over every combination of a few values of each fact. */
+static void test_gate(void)
+{
+	static const char *const smajors[] = { "", "080901", "0809",
+					       "071001", "020301K" };
+	static const uint32_t directed[] = { 0, 440000, 440100, 450000 };
+	struct score_major pm[2];
+	struct score_student s;
+	struct score_posting p;
+	unsigned n = 0, passed = 0;
+
+	for (unsigned c = 0; c < 5 * 4 * 4 * 3 * 3 * 4; c++) {
+		unsigned x = c;
+		struct score_gate g;
+		bool want;
+
+		student_base(&s);
+		posting_base(&p);
+		s.major = major(smajors[x % 5]);
+		x /= 5;
+		s.directed = directed[x % 4];
+		x /= 4;
+		s.education = (uint8_t)(x % 4);
+		x /= 4;
+		s.political = (uint8_t)(x % 3);
+		x /= 3;
+		p.political = (uint8_t)(x % 3);
+		x /= 3;
+		switch (x % 4) {
+		case 0: p.majors_len = 0; break;
+		case 1: pm[0] = major("0809"); p.majors = pm;
+			p.majors_len = 1; break;
+		case 2: pm[0] = major("08"); pm[1] = major("020301");
+			p.majors = pm; p.majors_len = 2; break;
+		default: score_cohort_add(p.cohorts, 2025); break;
+		}
+		p.closed = c % 2;
+		g = score_gate_of(&s);
+		want = !(score_filters(&s, &p, NOW) & ~(1u << SCORE_OPEN));
+		CHECK(score_gate_pass(&g, &p) == want);
+		passed += want;
+		n++;
+	}
+	/* Both answers occur. */
+	CHECK(passed > 0 && passed < n);
+}
+
 /* The integer form agrees with the reference module's string rule. */
 static void test_major_parse(void)
 {
@@ -499,6 +547,54 @@ static void test_bound(void)
 		   0.15 * 0.4 + 0.05 + 0.05 + 0.10));
 }
 
+/* The gated bound lies between the true score of a student sharing no
+ * key with the posting and the bound for any such student. */
+static void test_gate_bound(void)
+{
+	static const uint32_t places[] = { 440303, 450100, 0 };
+	static const char *const majors[] = { "0809", "080901", "071001" };
+	struct score_time t = { NOW, NOW };
+	struct score_config cfg;
+	struct score_student s;
+	struct score_posting p;
+
+	score_config_default(&cfg);
+	for (unsigned c = 0; c < 3 * 3 * 3 * 2; c++) {
+		struct score_gate g;
+		float gb, score;
+
+		student_base(&s);
+		posting_base(&p);
+		s.skills_len = 0;
+		s.terms_len = 0;
+		s.categories_len = 0;
+		s.cities_len = 0;
+		s.origin = places[c % 3];
+		s.major = major(majors[c / 3 % 3]);
+		s.salary_min = c / 9 % 3 == 0 ? -1 : 3000 * (int)(c / 9 % 3);
+		s.salary_max = s.salary_min < 0 ? -1 : s.salary_min + 4000;
+		p.majors_len = (uint16_t)(c / 27 % 2 ? 2 : 0);
+		g = score_gate_of(&s);
+		gb = score_gate_bound(&cfg, &g, &p, NOW);
+		score = score_pair(&cfg, &s, &p, &t);
+		CHECK(score <= gb + 1e-6f);
+		CHECK(gb <= score_bound_unreached(&cfg, &p, NOW) + 1e-6f);
+		if (!s.origin)
+			CHECK(NEAR(gb, score));
+	}
+	/* Another province: nothing for the place. */
+	student_base(&s);
+	posting_base(&p);
+	s.cities_len = 0;
+	s.origin = 450100;
+	{
+		struct score_gate g = score_gate_of(&s);
+
+		CHECK(NEAR(score_gate_bound(&cfg, &g, &p, NOW),
+			   0.10 * 0.75 + 0.05 * score_salary(&s, &p) + 0.10));
+	}
+}
+
 int main(void)
 {
 	test_parsers();
@@ -507,6 +603,7 @@ int main(void)
 	test_filters();
 	test_filter_majors();
 	test_major_parse();
+	test_gate();
 	test_filter_political();
 	test_filter_directed();
 	test_text_and_skills();
@@ -517,5 +614,6 @@ int main(void)
 	test_weights();
 	test_pair_above();
 	test_bound();
+	test_gate_bound();
 	return check_exit("test_score");
 }
