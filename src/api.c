@@ -862,7 +862,7 @@ static void api_stats_match(msgpack_packer *pk, struct match *m)
 
 	match_stats_get(m, &ms);
 	rpc_pack_str(pk, "match");
-	msgpack_pack_map(pk, 11);
+	msgpack_pack_map(pk, 12);
 	api_pack_kv(pk, "students", ms.students);
 	api_pack_kv(pk, "eligible", ms.eligible);
 	api_pack_kv(pk, "postings", ms.postings);
@@ -873,6 +873,7 @@ static void api_stats_match(msgpack_packer *pk, struct match *m)
 	api_pack_kv(pk, "reloads", ms.reloads);
 	api_pack_kv(pk, "rebuilt", ms.rebuilt);
 	api_pack_kv(pk, "offers", ms.offers);
+	api_pack_kv(pk, "entered", ms.entered);
 	api_pack_kv(pk, "lag_us_max", ms.lag_us_max);
 }
 

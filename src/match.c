@@ -2502,6 +2502,7 @@ static void offer_to(struct match *m, uint32_t num, uint32_t p, float ub,
 	weak_update(m, num);
 	if (at == NONE)
 		return;
+	stat_add(&m->stats.entered, 1);
 	res->students_updated++;
 	if (at < m->cfg.k && m->cfg.on_enter &&
 	    m->cfg.on_enter(m->cfg.push_ctx, s->id, mp->id, score, at) == 1)

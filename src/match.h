@@ -295,6 +295,7 @@ struct match_stats {
 	uint64_t reloads;            /* reloads after an overflow */
 	uint64_t rebuilt;            /* lists computed from scratch */
 	uint64_t offers;             /* pairs scored for a posting change */
+	uint64_t entered;            /* lists a posting change entered */
 	uint64_t lag_us_max;         /* longest queue wait of a change */
 };
 

@@ -25,7 +25,7 @@ class TestBasics(DaemonTest):
         self.assertEqual(stats["match"]["students"], 0)
         for key in ("eligible", "postings", "stale", "queue", "applied",
                     "dropped", "reloads", "rebuilt", "offers",
-                    "lag_us_max"):
+                    "entered", "lag_us_max"):
             self.assertIn(key, stats["match"])
 
     def test_unknown_method(self):
