@@ -102,6 +102,11 @@ struct fold {
  * see terms_prune(). */
 #define TEXT_SLACK 0.15f
 
+/* How many slots ahead a walk in no order asks for the cache lines it
+ * will read: the slots come from lists, the lines from arrays far larger
+ * than the caches. */
+#define PREFETCH_AHEAD 16u
+
 /* Postings after which resume terms no posting has are left out. */
 #define UNSEEN_DOCS_MAX 1000
 
@@ -366,7 +371,7 @@ struct mstudent {
 	char *student_bytes, *resume_bytes;
 	uint32_t student_len, resume_len;
 	uint32_t missing;          /* stripe lock */
-	uint32_t wprev, wnext;     /* weak bucket links */
+	uint32_t wpos;             /* position in its weak bucket */
 	uint32_t seen;             /* reload round that last saw it */
 	uint32_t rseen;            /* the same for the resume */
 	uint8_t percent;           /* stripe lock */
@@ -478,7 +483,7 @@ struct match {
 	struct u32vec st_free;
 	struct idmap st_ids;
 	pthread_mutex_t stripe[STRIPES];
-	uint32_t weak_head[WEAK_BUCKETS + 1];
+	struct u32vec weak[WEAK_BUCKETS + 1];
 	/* By student: the score an offer must reach (a list's last entry;
 	 * -1 when it takes anything; FLT_MAX when it takes nothing), kept
 	 * apart so that most offers are refused without touching a slot. */
@@ -1959,18 +1964,22 @@ static float list_floor(const struct mlist *l)
 static void weak_unlink(struct match *m, uint32_t num)
 {
 	struct mstudent *s = &m->st[num];
+	struct u32vec *v;
+	uint32_t moved;
 
 	m->sfloor[num] = FLT_MAX;
 	if (s->wbucket == WEAK_NONE)
 		return;
-	if (s->wprev != NONE)
-		m->st[s->wprev].wnext = s->wnext;
-	else
-		m->weak_head[s->wbucket] = s->wnext;
-	if (s->wnext != NONE)
-		m->st[s->wnext].wprev = s->wprev;
+	v = &m->weak[s->wbucket];
+	moved = v->v[--v->len];
+	if (moved != num) {
+		v->v[s->wpos] = moved;
+		m->st[moved].wpos = s->wpos;
+	}
 	s->wbucket = WEAK_NONE;
 }
+
+static void stale_mark(struct match *m, uint32_t num);
 
 /* Files a fresh student under the score of their list's last entry. */
 static void weak_update(struct match *m, uint32_t num)
@@ -1984,13 +1993,15 @@ static void weak_update(struct match *m, uint32_t num)
 		return;
 	}
 	weak_unlink(m, num);
-	m->sfloor[num] = floor;
+	if (u32vec_push(&m->weak[b], num)) {
+		/* Out of memory: no posting would find the student, so the
+		 * list waits for a rebuild, which files it again. */
+		stale_mark(m, num);
+		return;
+	}
+	s->wpos = m->weak[b].len - 1;
 	s->wbucket = b;
-	s->wprev = NONE;
-	s->wnext = m->weak_head[b];
-	if (s->wnext != NONE)
-		m->st[s->wnext].wprev = num;
-	m->weak_head[b] = num;
+	m->sfloor[num] = floor;
 }
 
 static int base_add(struct match *m, uint32_t num)
@@ -2230,6 +2241,10 @@ static void accumulate(const struct match *m, struct mscratch *sc,
 				continue;
 			l = &ix[k].l[key];
 			for (uint32_t j = 0; j < l->len; j++) {
+				if (j + PREFETCH_AHEAD < l->len)
+					__builtin_prefetch(
+						&sc->a[l->v[j + PREFETCH_AHEAD]],
+						1);
 				if (bit_has(only, l->v[j]))
 					acc_add(sc, l->v[j],
 						entry_share(m, k, l, j,
@@ -2453,12 +2468,16 @@ static int posting_reach(struct match *m, uint32_t num, bool qualified)
 		   (const float (*)[SCORE_TERMS_MAX])scale, skip, only);
 	bound = p->base + sc->slack + EPS;
 	for (int b = 0; b <= WEAK_ALL; b++) {
+		const struct u32vec *v = &m->weak[b];
+
 		if (b < WEAK_ALL && b > bucket_of(bound, WEAK_BUCKETS))
 			continue;
-		for (uint32_t s = m->weak_head[b]; s != NONE;
-		     s = m->st[s].wnext) {
-			if (bit_has(only, s))
-				acc_add(sc, s, 0, false);
+		for (uint32_t i = 0; i < v->len; i++) {
+			if (i + PREFETCH_AHEAD < v->len)
+				__builtin_prefetch(
+					&sc->a[v->v[i + PREFETCH_AHEAD]], 1);
+			if (bit_has(only, v->v[i]))
+				acc_add(sc, v->v[i], 0, false);
 		}
 	}
 	if (only)
@@ -2552,9 +2571,15 @@ static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
 		float ub = m->ss.a[s].sum + base;
-
 		const struct score_gate *g = &m->sgate[s];
 
+		if (i + PREFETCH_AHEAD < m->ss.touched.len) {
+			uint32_t ahead = m->ss.touched.v[i + PREFETCH_AHEAD];
+
+			__builtin_prefetch(&m->ss.a[ahead]);
+			__builtin_prefetch(&m->sfloor[ahead]);
+			__builtin_prefetch(&m->sgate[ahead]);
+		}
 		if (ub + EPS < m->sfloor[s] ||
 		    !score_gate_pass(g, pp))
 			continue;
@@ -2988,7 +3013,6 @@ static void student_init(struct mstudent *s, char *id)
 	memset(s, 0, sizeof(*s));
 	s->id = id;
 	s->wbucket = WEAK_NONE;
-	s->wprev = s->wnext = NONE;
 	s->reason = MATCH_NOT_BOUND;
 	s->missing = UINT32_MAX;
 	resume_clear(&s->sp);
@@ -4502,8 +4526,6 @@ int match_new(struct match **out, const struct match_config *cfg,
 	for (int f = 0; f < SCORE_FEATURES; f++)
 		m->share[f] = score_weight_share(&cfg->score,
 						 (enum score_feature)f);
-	for (int b = 0; b <= WEAK_ALL; b++)
-		m->weak_head[b] = NONE;
 	m->sidx[IX_TERM].weighted = true;
 	m->pidx[IX_TERM].weighted = true;
 	m->pidx[IX_SKILL].weighted = true;
@@ -4548,6 +4570,8 @@ static void postings_free(struct match *m)
 	}
 	for (int b = 0; b < BASE_BUCKETS; b++)
 		u32vec_free(&m->base[b]);
+	for (int b = 0; b <= WEAK_ALL; b++)
+		u32vec_free(&m->weak[b]);
 	u32vec_free(&m->p_free);
 	u32vec_free(&m->p_limbo);
 	free(m->p_ids.e);
