@@ -106,6 +106,8 @@ struct fold {
  * will read: the slots come from lists, the lines from arrays far larger
  * than the caches. */
 #define PREFETCH_AHEAD 16u
+/* The same for the students a posting is offered to (a power of two). */
+#define OFFER_AHEAD 8u
 
 /* Postings after which resume terms no posting has are left out. */
 #define UNSEEN_DOCS_MAX 1000
@@ -2562,11 +2564,20 @@ static void take_from(struct match *m, uint32_t num, uint32_t p, float ub,
  * hard filter (a posting's majors, mostly), and of the others many fall
  * short once their major, pay and province are known.
  */
+struct offer {
+	uint32_t num;
+	float ub, ts_max;
+};
+
 static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 {
 	struct score_time t = score_now(m);
 	const struct score_posting *pp = &posting_at(m, p)->pp;
 	float base = posting_base(m, p) + m->ss.slack;
+	/* An offer waits OFFER_AHEAD passes in a ring while its student's
+	 * lines are fetched. */
+	struct offer ring[OFFER_AHEAD];
+	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < m->ss.touched.len; i++) {
 		uint32_t s = m->ss.touched.v[i];
@@ -2585,9 +2596,42 @@ static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 			continue;
 		ub = m->ss.a[s].sum + m->ss.slack +
 		     score_gate_bound(&m->cfg.score, g, pp, m->fresh_at);
-		if (ub + EPS >= m->sfloor[s])
-			offer_to(m, s, p, ub, m->ss.a[s].ts + m->ss.slack, &t,
-				 res);
+		if (ub + EPS < m->sfloor[s])
+			continue;
+		if (n >= OFFER_AHEAD) {
+			const struct offer *o = &ring[n % OFFER_AHEAD];
+
+			offer_to(m, o->num, p, o->ub, o->ts_max, &t, res);
+		}
+		ring[n % OFFER_AHEAD] = (struct offer){
+			s, ub, m->ss.a[s].ts + m->ss.slack
+		};
+		/* What offer_to() reads: the record now; the end of the list
+		 * and the profile's terms for the offer half way along the
+		 * ring, whose record is likely in by now.  (Prefetching from
+		 * a helper lets the compiler drop the helper as having no
+		 * effect.) */
+		__builtin_prefetch(&m->st[s]);
+		__builtin_prefetch((const char *)&m->st[s] + 64);
+		if (n >= OFFER_AHEAD / 2) {
+			const struct mstudent *half =
+				&m->st[ring[(n - OFFER_AHEAD / 2) %
+					    OFFER_AHEAD].num];
+			const struct mlist *l = half->list;
+
+			if (l) {
+				__builtin_prefetch(l);
+				__builtin_prefetch(
+					&l->e[l->len ? l->len - 1 : 0]);
+			}
+			__builtin_prefetch(half->sp.terms);
+		}
+		n++;
+	}
+	for (uint32_t j = n > OFFER_AHEAD ? n - OFFER_AHEAD : 0; j < n; j++) {
+		const struct offer *o = &ring[j % OFFER_AHEAD];
+
+		offer_to(m, o->num, p, o->ub, o->ts_max, &t, res);
 	}
 }
 

@@ -522,6 +522,17 @@ static void test_pair_above(void)
 }
 
 /* The unreached bound holds for a student who shares nothing. */
+/* A student sharing no key (skill, term, category, desired city) with
+ * any posting. */
+static void student_unreached(struct score_student *s)
+{
+	student_base(s);
+	s->skills_len = 0;
+	s->terms_len = 0;
+	s->categories_len = 0;
+	s->cities_len = 0;
+}
+
 static void test_bound(void)
 {
 	struct score_time t = { NOW, NOW };
@@ -531,12 +542,8 @@ static void test_bound(void)
 	float bound;
 
 	score_config_default(&cfg);
-	student_base(&s);
+	student_unreached(&s);
 	posting_base(&p);
-	s.skills_len = 0;
-	s.terms_len = 0;
-	s.categories_len = 0;
-	s.cities_len = 0;
 	s.origin = 440303; /* same province only */
 	s.major = major("0809");
 	bound = score_bound_unreached(&cfg, &p, NOW);
@@ -563,12 +570,8 @@ static void test_gate_bound(void)
 		struct score_gate g;
 		float gb, score;
 
-		student_base(&s);
+		student_unreached(&s);
 		posting_base(&p);
-		s.skills_len = 0;
-		s.terms_len = 0;
-		s.categories_len = 0;
-		s.cities_len = 0;
 		s.origin = places[c % 3];
 		s.major = major(majors[c / 3 % 3]);
 		s.salary_min = c / 9 % 3 == 0 ? -1 : 3000 * (int)(c / 9 % 3);
