@@ -1770,15 +1770,25 @@ static uint32_t scratch_epoch(struct mscratch *sc)
 	return sc->epoch;
 }
 
-/* Adds x to slot num's bound; ts says it is a text or skills part. */
-static int acc_add(struct mscratch *sc, uint32_t num, float x, bool ts)
+static int acc_first(struct mscratch *sc, uint32_t num, float x, bool ts);
+
+/* Adds x to slot num's bound; ts says it is a text or skills part.  The
+ * common case, a slot already touched, is kept small enough to inline
+ * into the walks. */
+static inline int acc_add(struct mscratch *sc, uint32_t num, float x,
+			  bool ts)
 {
-	if (sc->a[num].stamp == sc->epoch) {
-		sc->a[num].sum += x;
-		if (ts)
-			sc->a[num].ts += x;
-		return 0;
-	}
+	if (sc->a[num].stamp != sc->epoch)
+		return acc_first(sc, num, x, ts);
+	sc->a[num].sum += x;
+	if (ts)
+		sc->a[num].ts += x;
+	return 0;
+}
+
+/* The first addition to a slot in this epoch. */
+static int acc_first(struct mscratch *sc, uint32_t num, float x, bool ts)
+{
 	if (u32vec_push(&sc->touched, num)) {
 		/* Not stamped either, but the caller must not trust a
 		 * partial pass: it checks oom. */
@@ -2235,13 +2245,22 @@ static void accumulate(const struct match *m, struct mscratch *sc,
 		       const bool *skip_terms, const uint64_t *only)
 {
 	for (int k = 0; k < IX_KINDS; k++) {
+		bool ts = k == IX_TERM || k == IX_SKILL;
+
 		for (uint8_t i = 0; i < ks->n[k]; i++) {
 			uint32_t key = ks->k[k][i];
 			const struct rlist *l;
+			const float *w;
+			float share;
 
 			if (key >= ix[k].cap || (k == IX_TERM && skip_terms[i]))
 				continue;
 			l = &ix[k].l[key];
+			/* Per entry only for weighted lists; the walk below
+			 * is the hottest loop of a new posting. */
+			w = ts ? l->w : NULL;
+			share = w ? scale[k][i]
+				  : entry_share(m, k, l, 0, scale[k][i]);
 			for (uint32_t j = 0; j < l->len; j++) {
 				if (j + PREFETCH_AHEAD < l->len)
 					__builtin_prefetch(
@@ -2249,9 +2268,7 @@ static void accumulate(const struct match *m, struct mscratch *sc,
 						1);
 				if (bit_has(only, l->v[j]))
 					acc_add(sc, l->v[j],
-						entry_share(m, k, l, j,
-							    scale[k][i]),
-						k == IX_TERM || k == IX_SKILL);
+						w ? share * w[j] : share, ts);
 			}
 		}
 	}
