@@ -137,6 +137,18 @@ static int u32vec_push(struct u32vec *a, uint32_t x)
 	return 0;
 }
 
+/* Removes the element at pos by moving the last one into its place;
+ * returns the moved element, or NONE when pos was the last. */
+static uint32_t u32vec_swap_out(struct u32vec *a, uint32_t pos)
+{
+	uint32_t moved = a->v[--a->len];
+
+	if (pos == a->len)
+		return NONE;
+	a->v[pos] = moved;
+	return moved;
+}
+
 static void u32vec_free(struct u32vec *a)
 {
 	free(a->v);
@@ -1770,22 +1782,6 @@ static uint32_t scratch_epoch(struct mscratch *sc)
 	return sc->epoch;
 }
 
-static int acc_first(struct mscratch *sc, uint32_t num, float x, bool ts);
-
-/* Adds x to slot num's bound; ts says it is a text or skills part.  The
- * common case, a slot already touched, is kept small enough to inline
- * into the walks. */
-static inline int acc_add(struct mscratch *sc, uint32_t num, float x,
-			  bool ts)
-{
-	if (sc->a[num].stamp != sc->epoch)
-		return acc_first(sc, num, x, ts);
-	sc->a[num].sum += x;
-	if (ts)
-		sc->a[num].ts += x;
-	return 0;
-}
-
 /* The first addition to a slot in this epoch. */
 static int acc_first(struct mscratch *sc, uint32_t num, float x, bool ts)
 {
@@ -1798,6 +1794,20 @@ static int acc_first(struct mscratch *sc, uint32_t num, float x, bool ts)
 	sc->a[num].stamp = sc->epoch;
 	sc->a[num].sum = x;
 	sc->a[num].ts = ts ? x : 0;
+	return 0;
+}
+
+/* Adds x to slot num's bound; ts says it is a text or skills part.  The
+ * common case, a slot already touched, is kept small enough to inline
+ * into the walks. */
+static inline int acc_add(struct mscratch *sc, uint32_t num, float x,
+			  bool ts)
+{
+	if (sc->a[num].stamp != sc->epoch)
+		return acc_first(sc, num, x, ts);
+	sc->a[num].sum += x;
+	if (ts)
+		sc->a[num].ts += x;
 	return 0;
 }
 
@@ -1976,18 +1986,14 @@ static float list_floor(const struct mlist *l)
 static void weak_unlink(struct match *m, uint32_t num)
 {
 	struct mstudent *s = &m->st[num];
-	struct u32vec *v;
 	uint32_t moved;
 
 	m->sfloor[num] = FLT_MAX;
 	if (s->wbucket == WEAK_NONE)
 		return;
-	v = &m->weak[s->wbucket];
-	moved = v->v[--v->len];
-	if (moved != num) {
-		v->v[s->wpos] = moved;
+	moved = u32vec_swap_out(&m->weak[s->wbucket], s->wpos);
+	if (moved != NONE)
 		m->st[moved].wpos = s->wpos;
-	}
 	s->wbucket = WEAK_NONE;
 }
 
@@ -2032,17 +2038,13 @@ static int base_add(struct match *m, uint32_t num)
 static void base_del(struct match *m, uint32_t num)
 {
 	struct mposting *p = posting_at(m, num);
-	struct u32vec *v;
 	uint32_t moved;
 
 	if (p->bucket == BASE_NONE)
 		return;
-	v = &m->base[p->bucket];
-	moved = v->v[--v->len];
-	if (moved != num) {
-		v->v[p->bpos] = moved;
+	moved = u32vec_swap_out(&m->base[p->bucket], p->bpos);
+	if (moved != NONE)
 		posting_at(m, moved)->bpos = p->bpos;
-	}
 	p->bucket = BASE_NONE;
 }
 
@@ -2221,18 +2223,17 @@ static float terms_prune(const struct match *m, const uint32_t *ids,
 }
 
 /*
- * The contribution an entry of a list stands for.  A place is already
- * counted at province fit in every posting's base bound, so a location
- * entry adds only the rest.
+ * The contribution an entry of a list of kind k stands for, before a
+ * weighted list's own weight.  A place is already counted at province fit
+ * in every posting's base bound, so a location entry adds only the rest.
  */
-static float entry_share(const struct match *m, int k, const struct rlist *l,
-			 uint32_t j, float scale)
+static float list_share(const struct match *m, int k, float scale)
 {
 	switch (k) {
 	case IX_CAT: return m->share[SCORE_CATEGORY];
 	case IX_LOC:
 		return m->share[SCORE_LOCATION] * (1 - SCORE_FIT_PROVINCE);
-	default: return l->w ? scale * l->w[j] : scale;
+	default: return scale;
 	}
 }
 
@@ -2259,8 +2260,7 @@ static void accumulate(const struct match *m, struct mscratch *sc,
 			/* Per entry only for weighted lists; the walk below
 			 * is the hottest loop of a new posting. */
 			w = ts ? l->w : NULL;
-			share = w ? scale[k][i]
-				  : entry_share(m, k, l, 0, scale[k][i]);
+			share = list_share(m, k, scale[k][i]);
 			for (uint32_t j = 0; j < l->len; j++) {
 				if (j + PREFETCH_AHEAD < l->len)
 					__builtin_prefetch(
@@ -2573,6 +2573,12 @@ static void take_from(struct match *m, uint32_t num, uint32_t p, float ub,
 		u32vec_push(refill, num);
 }
 
+/* An offer waiting in offer_all()'s ring. */
+struct offer {
+	uint32_t num;
+	float ub, ts_max;
+};
+
 /*
  * offer_all() and take_all() test each bound against the packed floors
  * first: most students reached fall short, and looking at their records
@@ -2581,11 +2587,6 @@ static void take_from(struct match *m, uint32_t num, uint32_t p, float ub,
  * hard filter (a posting's majors, mostly), and of the others many fall
  * short once their major, pay and province are known.
  */
-struct offer {
-	uint32_t num;
-	float ub, ts_max;
-};
-
 static void offer_all(struct match *m, uint32_t p, struct match_rerank *res)
 {
 	struct score_time t = score_now(m);

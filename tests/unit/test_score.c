@@ -521,7 +521,6 @@ static void test_pair_above(void)
 	CHECK(score_pair_above(&cfg, &s, &p, &t, 1, 0) == -1);
 }
 
-/* The unreached bound holds for a student who shares nothing. */
 /* A student sharing no key (skill, term, category, desired city) with
  * any posting. */
 static void student_unreached(struct score_student *s)
@@ -533,6 +532,7 @@ static void student_unreached(struct score_student *s)
 	s->cities_len = 0;
 }
 
+/* The unreached bound holds for a student who shares nothing. */
 static void test_bound(void)
 {
 	struct score_time t = { NOW, NOW };
